@@ -1,0 +1,1 @@
+"""dgemma_app: code infilling and editing with a DiffusionGemma text diffusion model."""
