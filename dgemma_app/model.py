@@ -113,6 +113,9 @@ def load_model(
 ) -> LoadedModel:
     """Load a DiffusionGemma checkpoint and its tokenizer, never touching the network."""
     from transformers import AutoConfig, AutoTokenizer, DiffusionGemmaForBlockDiffusion
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the CLI's stderr is for one-line messages
 
     source = str(source or DEFAULT_MODEL_DIR)
     local = Path(source).expanduser()
