@@ -1,0 +1,303 @@
+"""Syntax checks for filled code: which language a file is, where it fails to parse, how to rank fills.
+
+tree-sitter is error-tolerant, so a broken file still yields a tree; its ERROR and MISSING nodes tell
+the user *where* a fill went wrong. Positions are reported 1-based and counted in characters,
+because that is what editors show (tree-sitter itself counts bytes). Grammars load on first use, so
+importing this module is cheap. Nothing here knows about models or the UI.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import re
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Sequence
+
+import tree_sitter
+
+TEXT = "text"
+
+# name -> (grammar module, function returning the language pointer); `text` has no grammar.
+_GRAMMARS: dict[str, tuple[str, str]] = {
+    "python": ("tree_sitter_python", "language"),
+    "javascript": ("tree_sitter_javascript", "language"),
+    "typescript": ("tree_sitter_typescript", "language_typescript"),
+    "tsx": ("tree_sitter_typescript", "language_tsx"),
+    "go": ("tree_sitter_go", "language"),
+    "rust": ("tree_sitter_rust", "language"),
+    "java": ("tree_sitter_java", "language"),
+    "c": ("tree_sitter_c", "language"),
+    "cpp": ("tree_sitter_cpp", "language"),
+}
+
+LANGUAGES: tuple[str, ...] = (*_GRAMMARS, TEXT)
+
+EXTENSIONS: dict[str, str] = {
+    ".py": "python", ".pyi": "python",
+    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
+    ".ts": "typescript", ".tsx": "tsx",
+    ".go": "go",
+    ".rs": "rust",
+    ".java": "java",
+    ".c": "c", ".h": "c",
+    ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp",
+    ".txt": TEXT, ".md": TEXT, ".rst": TEXT,
+}
+
+_ALIASES: dict[str, str] = {
+    "py": "python", "python3": "python",
+    "js": "javascript", "jsx": "javascript", "node": "javascript",
+    "ts": "typescript",
+    "golang": "go",
+    "rs": "rust",
+    "c++": "cpp", "cxx": "cpp", "cc": "cpp",
+    "prose": TEXT, "plain": TEXT, "txt": TEXT, "markdown": TEXT, "md": TEXT,
+}
+
+_SNIPPET_CHARS = 40
+_GUESS_CHARS = 64 * 1024
+
+
+class UnknownLanguageError(ValueError):
+    """The language could not be determined; the message tells the user how to choose one."""
+
+
+@dataclass(frozen=True)
+class ParseIssue:
+    """One place where the file does not parse.
+
+    Positions are 1-based characters; (end_line, end_column) is just past the issue, so a MISSING
+    token has equal start and end. `text` is a snippet of an ERROR or the token that is MISSING.
+    """
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    kind: str  # "ERROR" | "MISSING"
+    text: str
+    in_fill: bool
+
+
+@dataclass
+class ParseReport:
+    """The outcome of checking one candidate file."""
+
+    language: str
+    checked: bool
+    parses: bool
+    issues: list[ParseIssue] = field(default_factory=list)
+    errors_before: int | None = None
+    new_errors: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON output and the UI."""
+        return asdict(self)
+
+
+def _choices() -> str:
+    return ", ".join(LANGUAGES)
+
+
+def _canonical(name: str) -> str:
+    """Resolve a user-typed language name or alias, case-insensitively."""
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in LANGUAGES:
+        raise UnknownLanguageError(
+            f"Unknown language {name!r}; pick one with --lang ({_choices()})."
+        )
+    return key
+
+
+def language_for(path: str | None, explicit: str | None) -> str:
+    """The language to check a file as: an explicit choice wins, else the file extension."""
+    if explicit is not None and explicit.strip():
+        return _canonical(explicit)
+    ext = os.path.splitext(path or "")[1].lower()
+    if ext in EXTENSIONS:
+        return EXTENSIONS[ext]
+    where = f"{path!r}" if path else "input without a file name"
+    raise UnknownLanguageError(
+        f"Cannot tell the language of {where}; pick one with --lang ({_choices()})."
+    )
+
+
+# Ordered, most specific first (C++ before C, TypeScript before JavaScript); a language is guessed
+# when all of an entry's patterns occur. Plain patterns, so the guess stays linear in the text.
+_GUESSES: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...] = tuple(
+    (lang, tuple(re.compile(p, re.MULTILINE) for p in patterns))
+    for lang, patterns in (
+        ("cpp", (r"^[ \t]*#include\b", r"\bstd::|^[ \t]*namespace\s+\w+|\btemplate\s*<|\bclass\s+\w+\s*[:{]|#include\s*<(?:iostream|vector|string|map|memory)>")),
+        ("cpp", (r"\bstd::\w+",)),
+        ("c", (r"^[ \t]*#include\b",)),
+        ("go", (r"^package\s+\w+", r"^func\s")),
+        ("rust", (r"\bfn\s+\w+", r"\blet\s+mut\b|^[ \t]*impl\b|^[ \t]*use\s+\w+::|\bprintln!|\)\s*->\s*\w")),
+        ("java", (r"\bpublic\s+(?:final\s+|abstract\s+)?class\s+\w+|\bpublic\s+static\s+void\s+main\b|^import\s+java\.",)),
+        ("python", (r"^[ \t]*(?:async\s+)?def\s+\w+\s*\(.*:\s*$|^[ \t]*from\s+[\w.]+\s+import\s+\w|^[ \t]*import\s+[\w.]+(?:\s+as\s+\w+)?\s*$|^[ \t]*class\s+\w+.*:\s*$",)),
+        ("typescript", (r"^[ \t]*(?:export\s+)?interface\s+\w+|:\s*(?:string|number|boolean)\b|^[ \t]*(?:export\s+)?type\s+\w+\s*=",)),
+        ("javascript", (r"\bfunction\b|^[ \t]*(?:const|let|var)\s+\w+\s*=|=>|\brequire\(|\bconsole\.log\(",)),
+    )
+)
+
+
+def guess_language(text: str) -> str | None:
+    """A cheap content-based guess for the UI's "auto" choice; None when nothing fits."""
+    head = text[:_GUESS_CHARS]
+    for lang, patterns in _GUESSES:
+        if all(pattern.search(head) for pattern in patterns):
+            return lang
+    return None
+
+
+_local = threading.local()
+
+
+def _parser(language: str) -> tree_sitter.Parser:
+    """A cached parser for `language`; per thread because a Parser is not safe to share."""
+    if not hasattr(_local, "parsers"):
+        _local.parsers = {}
+    cache: dict[str, tree_sitter.Parser] = _local.parsers
+    if language not in cache:
+        module_name, func_name = _GRAMMARS[language]
+        grammar = getattr(importlib.import_module(module_name), func_name)()
+        cache[language] = tree_sitter.Parser(tree_sitter.Language(grammar))
+    return cache[language]
+
+
+# UTF-8 continuation bytes: deleting them leaves one byte per character.
+_CONTINUATION = bytes(range(0x80, 0xC0))
+
+
+class _Positions:
+    """Turns tree-sitter (row, byte column) points into character positions."""
+
+    def __init__(self, text: str, data: bytes) -> None:
+        self._lines = data.split(b"\n")
+        self._line_starts = [0]
+        for line in text.split("\n"):
+            self._line_starts.append(self._line_starts[-1] + len(line) + 1)
+
+    def column(self, point: tree_sitter.Point) -> int:
+        """0-based character column of a point."""
+        row = min(point.row, len(self._lines) - 1)
+        return len(self._lines[row][: point.column].translate(None, _CONTINUATION))
+
+    def offset(self, point: tree_sitter.Point) -> int:
+        """0-based character offset of a point in the whole text."""
+        row = min(point.row, len(self._lines) - 1)
+        return self._line_starts[row] + self.column(point)
+
+
+def _error_nodes(root: tree_sitter.Node) -> Iterable[tree_sitter.Node]:
+    """ERROR and MISSING nodes in document order, not descending into ERRORs (their insides are noise)."""
+    cursor = root.walk()
+    while True:
+        node = cursor.node
+        if node.is_error or node.is_missing:
+            yield node
+        elif node.has_error and cursor.goto_first_child():
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                return
+
+
+def _snippet(node: tree_sitter.Node, data: bytes) -> str:
+    """What to show for an issue: the missing token, or the first line of the broken code."""
+    if node.is_missing:
+        return node.type
+    raw = data[node.start_byte : node.end_byte].decode("utf-8", "replace").strip()
+    first = raw.split("\n", 1)[0]
+    return first if len(first) <= _SNIPPET_CHARS and first == raw else first[:_SNIPPET_CHARS] + "…"
+
+
+def _touches(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
+    """True when [start, end) overlaps or touches any span."""
+    return any(start <= span_end and span_start <= end for span_start, span_end in spans)
+
+
+def _issues(text: str, language: str, fill_spans: Sequence[tuple[int, int]]) -> list[ParseIssue]:
+    """Every issue in `text`; surrogatepass keeps odd Unicode parseable instead of raising."""
+    data = text.encode("utf-8", "surrogatepass")
+    root = _parser(language).parse(data).root_node
+    if not root.has_error:
+        return []
+    positions = _Positions(text, data)
+    issues = []
+    for node in _error_nodes(root):
+        start, end = node.start_point, node.end_point
+        issues.append(
+            ParseIssue(
+                line=start.row + 1,
+                column=positions.column(start) + 1,
+                end_line=end.row + 1,
+                end_column=positions.column(end) + 1,
+                kind="MISSING" if node.is_missing else "ERROR",
+                text=_snippet(node, data),
+                in_fill=_touches(positions.offset(start), positions.offset(end), fill_spans),
+            )
+        )
+    return issues
+
+
+def parse_report(
+    text: str,
+    language: str,
+    fill_spans: Sequence[tuple[int, int]] = (),
+    original: str | None = None,
+) -> ParseReport:
+    """Check a filled file. `fill_spans` are [start, end) character offsets of the fills in `text`;
+    `original` is the input with the gaps removed, parsed to tell new errors from old ones."""
+    language = _canonical(language)
+    if language == TEXT:
+        return ParseReport(language=language, checked=False, parses=True)
+    issues = _issues(text, language, fill_spans)
+    errors_before = None if original is None else len(_issues(original, language, ()))
+    new_errors = any(issue.in_fill for issue in issues) or (
+        errors_before is not None and len(issues) > errors_before
+    )
+    return ParseReport(
+        language=language,
+        checked=True,
+        parses=not issues,
+        issues=issues,
+        errors_before=errors_before,
+        new_errors=new_errors,
+    )
+
+
+def _confidence(value: float) -> float:
+    """NaN would make sorting meaningless, so it counts as no confidence."""
+    return value if not math.isnan(value) else -math.inf
+
+
+def rank_key(report: ParseReport, mean_confidence: float) -> tuple[bool, int, float]:
+    """Sort key (ascending = best first): no new errors, then fewer issues, then more confident."""
+    return (report.new_errors, len(report.issues), -_confidence(mean_confidence))
+
+
+def _new_error_count(report: ParseReport) -> int:
+    """Issues in fills, or the growth in count when that is larger (a fill can break code elsewhere)."""
+    in_fill = sum(issue.in_fill for issue in report.issues)
+    added = 0 if report.errors_before is None else len(report.issues) - report.errors_before
+    return max(in_fill, added, 1)
+
+
+def rank_reason(report: ParseReport, mean_confidence: float) -> str:
+    """One sentence saying why a candidate ranks where it does."""
+    confidence = f"confidence {mean_confidence:.2f}"
+    if not report.checked:
+        return f"not checked ({report.language}), {confidence}"
+    if report.parses:
+        return f"parses, {confidence}"
+    if report.new_errors:
+        count = _new_error_count(report)
+        first = next((i for i in report.issues if i.in_fill), report.issues[0])
+        noun = "error" if count == 1 else "errors"
+        return f"{count} new {noun} (line {first.line}), {confidence}"
+    count = len(report.issues)
+    noun = "error" if count == 1 else "errors"
+    return f"{count} {noun}, none new (line {report.issues[0].line}), {confidence}"
