@@ -1,0 +1,204 @@
+"""The engine on a real (random-weight) DiffusionGemma: clamping, windows, edits, candidates, trace."""
+import threading
+
+import pytest
+import torch
+from transformers.models.diffusion_gemma.generation_diffusion_gemma import EntropyBoundSampler, EntropyBoundSamplerConfig
+
+from dgemma_app.engine import (
+    FillCancelled,
+    FillSettings,
+    SettingsError,
+    clamp_scores,
+    entropy_bound_accept,
+    left_to_right_commit,
+    temperature_at,
+)
+from dgemma_app.gaps import MarkerError
+
+FAST = dict(max_passes=6)
+STATES = {"known", "accepted", "noise", "outside"}
+
+
+def test_entropy_bound_accept_matches_the_library_sampler():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 16, 50) * 4
+    entropy = torch.distributions.Categorical(logits=logits).entropy()
+    sampler = EntropyBoundSampler(EntropyBoundSamplerConfig(entropy_bound=0.5), 16, 50, 48)
+    sampler.accept_canvas(torch.zeros(3, 16, dtype=torch.long), torch.ones(3, 16, dtype=torch.long), logits, 1)
+    assert torch.equal(entropy_bound_accept(entropy, 0.5), sampler.accepted_token_mask)
+
+
+def test_clamp_scores_forces_known_and_bans_specials():
+    scores = torch.zeros(1, 3, 5)
+    known = torch.tensor([[True, False, False]])
+    ids = torch.tensor([[4, 0, 0]])
+    banned = torch.tensor([True, False, False, False, False])
+    out = clamp_scores(scores, known, ids, banned)
+    assert out[0, 0].argmax() == 4 and torch.isinf(out[0, 0, :4]).all()
+    assert torch.isinf(out[0, 1:, 0]).all() and torch.isfinite(out[0, 1:, 1:]).all()
+
+
+def test_left_to_right_commit_picks_only_the_leftmost_free_slot():
+    scores = torch.randn(2, 4, 7)
+    known = torch.tensor([[True, False, False, True], [False, False, False, False]])
+    out, first = left_to_right_commit(scores, known)
+    assert first.tolist() == [[False, True, False, False], [True, False, False, False]]
+    assert (out[0, 2] == 0).all()  # flat: cannot be accepted before its turn
+    assert out[1, 0].argmax() == scores[1, 0].argmax()
+
+
+def test_temperature_schedule_runs_from_t_max_to_t_min():
+    s = FillSettings(max_passes=10, t_max=0.8, t_min=0.4)
+    assert temperature_at(10, s) == pytest.approx(0.8)
+    assert temperature_at(0, s) == pytest.approx(0.4)
+
+
+def test_known_text_is_kept_and_every_gap_filled(engine):
+    source = "import os\n\ndef f(x):\n    return <FILL:5>\n\nprint(<FILL:3>)\n"
+    result = engine.fill(source, "python", FillSettings(**FAST))
+    assert len(result.fills) == 2
+    before, rest = source.split("<FILL:5>")
+    middle, after = rest.split("<FILL:3>")
+    assert result.text == before + result.fills[0] + middle + result.fills[1] + after
+    assert all("<null>" not in f for f in result.fills)
+
+
+def test_clamped_positions_never_change_in_any_pass(engine):
+    result = engine.fill("a = 1\nb = <FILL:4>\nc = 3\n", "python", FillSettings(**FAST))
+    first = result.trace[0]
+    known = [i for i, s in enumerate(first.state) if s == "known"]
+    assert known, "the canvas should hold known suffix tokens"
+    for trace_pass in result.trace:
+        assert [trace_pass.token_ids[i] for i in known] == [first.token_ids[i] for i in known]
+        assert all(trace_pass.state[i] == "known" for i in known)
+
+
+def test_trace_shape_and_final_pass_matches_the_fill(engine, tiny_loaded):
+    result = engine.fill("x = <FILL:6>\n", "python", FillSettings(**FAST))
+    canvas = tiny_loaded.canvas_length
+    assert result.trace[0].step == 0
+    assert [p.step for p in result.trace] == list(range(len(result.trace)))
+    for p in result.trace:
+        assert len(p.token_ids) == len(p.pieces) == len(p.state) == len(p.changed) == len(p.confidence) == len(p.entropy) == canvas
+        assert set(p.state) <= STATES
+    assert not any(result.trace[0].changed)
+    assert len(result.trace) - 1 == result.candidates[0].passes <= 6
+    last = result.trace[-1]
+    slot_ids = [t for t, s in zip(last.token_ids, last.state) if s in ("accepted", "noise") and t != tiny_loaded.null_id]
+    assert tiny_loaded.tokenizer.decode(slot_ids) == result.fills[0]
+
+
+def test_gaps_further_apart_than_a_canvas_use_several_windows(engine, tiny_loaded):
+    filler = "\n".join(f"v{i} = {i}" for i in range(12))
+    source = f"a = <FILL:4>\n{filler}\nb = <FILL:4>\n"
+    result = engine.fill(source, "python", FillSettings(**FAST))
+    assert result.stats.windows == 2
+    assert sorted({p.window for p in result.trace}) == [0, 1]
+    assert filler in result.text and len(result.fills) == 2
+
+
+def test_a_long_gap_spans_windows(engine, tiny_loaded):
+    result = engine.fill("<FILL:40>\n", "text", FillSettings(**FAST))
+    assert result.stats.windows >= 3  # 40 slots on a 16-token canvas
+
+
+def test_edit_strength_zero_returns_the_old_text(engine):
+    source = "def f():\n    <EDIT>return 1</EDIT>\n"
+    result = engine.fill(source, "python", FillSettings(edit_strength=0.0, **FAST))
+    assert result.text == "def f():\n    return 1\n"
+    assert result.fills == ["return 1"] and result.stats.passes == 0
+
+
+def test_edit_seeds_the_canvas_with_old_tokens(engine, tiny_loaded):
+    old = "return a + b"
+    result = engine.fill(f"<EDIT>{old}</EDIT>", "text", FillSettings(edit_strength=0.0001, **FAST))
+    start = result.trace[0]
+    old_ids = tiny_loaded.tokenizer(old, add_special_tokens=False)["input_ids"]
+    seeded = [t for t, s in zip(start.token_ids, start.state) if s == "accepted"]
+    assert seeded[: len(old_ids)] == old_ids
+
+
+def test_candidates_are_all_returned_and_ranked(engine):
+    result = engine.fill("def f(:\n    return <FILL:4>\n", "python", FillSettings(candidates=3, **FAST))
+    assert len(result.candidates) == 3
+    assert sorted(c.row for c in result.candidates) == [0, 1, 2]
+    keys = [(c.report.new_errors, -c.confidence) for c in result.candidates]
+    assert [k[0] for k in keys] == sorted(k[0] for k in keys)
+    assert result.text == result.candidates[0].text
+    assert result.report.errors_before >= 1  # the input was already broken
+    assert all(c.rank_reason for c in result.candidates)
+
+
+def test_same_seed_same_result_other_seed_differs(engine):
+    source = "x = <FILL:8>\n"
+    a = engine.fill(source, "python", FillSettings(seed=3, **FAST))
+    b = engine.fill(source, "python", FillSettings(seed=3, **FAST))
+    c = engine.fill(source, "python", FillSettings(seed=4, **FAST))
+    assert a.text == b.text
+    assert [p.token_ids for p in a.trace] == [p.token_ids for p in b.trace]
+    assert [p.token_ids for p in a.trace] != [p.token_ids for p in c.trace]
+
+
+def test_left_to_right_commits_one_token_per_pass(engine):
+    result = engine.fill("y = <FILL:5>\n", "python", FillSettings(left_to_right=True, max_passes=48))
+    accepted = [p.accepted for p in result.trace[1:]]
+    assert accepted[:5] == [1, 2, 3, 4, 5]
+    assert result.candidates[0].passes == 6
+
+
+def test_long_input_is_cut_from_the_far_left_and_said_so(engine, tiny_loaded):
+    head = "".join(f"line_{i} = {i}\n" for i in range(200))
+    source = head + "z = <FILL:4>\nkeep_me = 1\n"
+    result = engine.fill(source, "python", FillSettings(**FAST))
+    assert any("left out" in note for note in result.notes)
+    assert result.text.startswith(head) and result.text.endswith("keep_me = 1\n")
+    first = result.trace[0]
+    assert "keep" in "".join(pc for pc, s in zip(first.pieces, first.state) if s == "known")
+
+
+def test_on_pass_streams_every_pass_and_cancel_stops(engine):
+    seen = []
+    result = engine.fill("q = <FILL:4>\n", "python", FillSettings(**FAST), on_pass=seen.append)
+    assert [p.step for p in seen] == list(range(1, len(seen) + 1))
+    assert len(seen) == result.stats.passes
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(FillCancelled):
+        engine.fill("q = <FILL:4>\n", "python", FillSettings(**FAST), cancel=stop)
+
+
+def test_typed_special_token_names_stay_text(engine):
+    result = engine.fill("s = '<eos><null>'\nt = <FILL:3>\n", "python", FillSettings(**FAST))
+    assert result.text.startswith("s = '<eos><null>'\nt = ")
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(max_passes=0), "max passes"),
+        (dict(entropy_bound=-1.0), "entropy bound"),
+        (dict(t_max=0.2, t_min=0.4), "t_max"),
+        (dict(edit_strength=1.5), "edit strength"),
+        (dict(candidates=0), "candidates"),
+        (dict(seed=float("nan")), "seed"),
+    ],
+)
+def test_settings_out_of_range_are_named(engine, settings, message):
+    with pytest.raises(SettingsError, match=message):
+        engine.fill("x = <FILL>\n", "python", FillSettings(**settings))
+
+
+def test_bad_markers_raise_before_model_work(engine):
+    with pytest.raises(MarkerError):
+        engine.fill("x = 1\n", "python", FillSettings(**FAST))
+
+
+def test_json_contract(engine):
+    result = engine.fill("x = <FILL:3>\ny = <FILL:3>\n", "python", FillSettings(candidates=2, **FAST))
+    data = result.to_dict(with_trace=True)
+    assert set(data) >= {"text", "fills", "language", "parses", "errors", "candidates", "stats", "trace"}
+    assert set(data["stats"]) >= {"seconds", "passes", "tokens", "tokens_per_pass", "tokens_per_second"}
+    assert len(data["candidates"]) == 2 and len(data["fills"]) == 2
+    assert all(set(e) == {"line", "column", "kind", "in_fill"} for e in data["errors"])
+    assert data["trace"][0]["step"] == 0
