@@ -351,14 +351,17 @@ class _PassRecorder(LogitsProcessor):
         entropy = -(log_probs.exp() * log_probs.nan_to_num(neginf=0.0)).sum(-1)  # [B, C]
         if not self.settings.left_to_right:
             accepted = entropy_bound_accept(entropy, self.settings.entropy_bound)
-        newly_finished = self.stopper(draft, scaled).cpu() & ~self.finished
+        stopped = self.stopper(draft, scaled)
+        # one device-to-host copy per pass: ids < 2**24 are exact in float32
+        host = torch.stack([draft.float(), top_log_prob.exp().float(), entropy.float(), accepted.float(), stopped[:, None].expand_as(draft).float()]).cpu()
         record = {
-            "draft": draft.cpu(),
-            "confidence": top_log_prob.exp().float().cpu(),
-            "entropy": entropy.float().cpu(),
-            "accepted": accepted.cpu(),
+            "draft": host[0].long(),
+            "confidence": host[1],
+            "entropy": host[2],
+            "accepted": host[3].bool(),
             "active": ~self.finished,
         }
+        newly_finished = host[4, :, 0].bool() & ~self.finished
         self.finished = self.finished | newly_finished
         self.passes.append(record)
         if self.on_pass is not None:
@@ -385,6 +388,8 @@ class Engine:
         vocab = loaded.model.config.text_config.vocab_size
         self._banned = torch.zeros(vocab, dtype=torch.bool)
         self._banned[[i for i in loaded.banned_ids if i < vocab]] = True
+        # The library draws noise from torch's global generator, so one fill at a time keeps seeds reproducible.
+        self._lock = threading.Lock()
 
     def piece(self, token_id: int) -> str:
         """The text of one token, cached: traces show thousands of them."""
@@ -407,17 +412,15 @@ class Engine:
         settings.validate()
         limits = {k: v for k, v in (("max_bytes", max_bytes), ("max_markers", max_markers)) if v is not None}
         segments = parse_markers(text, **limits)
-        started = time.perf_counter()
         rows = _build_rows(segments, self.loaded, settings)
         notes: list[str] = []
         windows = 0
         total_passes = 0
-        while True:
-            active = [r for r in rows if r.next_window() is not None]
-            if not active:
-                break
-            total_passes += self._run_window(active, windows, settings, on_pass, cancel, notes)
-            windows += 1
+        with self._lock:
+            started = time.perf_counter()
+            while active := [r for r in rows if r.next_window() is not None]:
+                total_passes += self._run_window(active, windows, settings, on_pass, cancel, notes)
+                windows += 1
         candidates = [self._candidate(segments, row, index, language, text) for index, row in enumerate(rows)]
         candidates.sort(key=lambda c: syntax.rank_key(c.report, c.confidence))
         best = candidates[0]
@@ -442,12 +445,12 @@ class Engine:
         for row in rows:
             w = row.next_window()
             prefix = [t for t, s in zip(row.ids[:w], row.is_slot[:w]) if not (s and t == null)]
-            if len(prefix) > limit:
+            if len(prefix) > limit and row is rows[0]:
                 notes.append(
                     f"Window {window + 1}: the text before it is {len(prefix)} tokens; the first "
                     f"{len(prefix) - limit} were left out (the model reads at most {limit})."
                 )
-                prefix = prefix[-limit:]
+            prefix = prefix[-limit:]
             end = min(w + canvas, len(row.ids))
             outside = canvas - (end - w)  # canvas positions past the end of the text
             # With a filler token the end of the text is clamped to it (as in training); without one those
