@@ -1,0 +1,61 @@
+"""Token streams for training: each corpus file encoded once, cached as numpy arrays under `runs/`.
+
+Every file starts with `<bos>` (the engine may prepend it at file start) and windows never cross into
+the next file: positions past a file's end read as `<null>`, as the engine pads a canvas there.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dgemma_app.model import SPECIAL_TOKENS
+from dgemma_app.train.corpus import read_docs
+from dgemma_app.train.tokenizer import load_tokenizer
+
+BOS_ID = SPECIAL_TOKENS.index("<bos>")
+NULL_ID = SPECIAL_TOKENS.index("<null>")
+
+
+@dataclass
+class TokenStream:
+    tokens: np.ndarray  # [N] all files, each starting with <bos>
+    offsets: np.ndarray  # [F + 1] file f is tokens[offsets[f]:offsets[f + 1]]
+    chars: int  # characters of text behind the tokens, to compare vocabularies per character
+
+    @property
+    def chars_per_token(self) -> float:
+        return self.chars / max(1, len(self.tokens) - (len(self.offsets) - 1))
+
+    def window(self, rng: np.random.Generator, context: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """A random (context [context], continuation [length]) pair inside one file, `<null>` past its end."""
+        for _ in range(1000):
+            g = int(rng.integers(0, len(self.tokens)))
+            f = int(np.searchsorted(self.offsets, g, side="right")) - 1
+            if g - self.offsets[f] >= context:
+                break
+        else:
+            raise ValueError(f"no file has {context} tokens of context")
+        end = int(self.offsets[f + 1])
+        after = self.tokens[g : min(g + length, end)]
+        after = np.concatenate([after, np.full(length - len(after), NULL_ID, dtype=after.dtype)])
+        return self.tokens[g - context : g], after
+
+
+def encode_split(jsonl: Path, tokenizer_dir: Path, cache_dir: Path) -> TokenStream:
+    """Encode one split with one tokenizer, or read the cached arrays from an earlier run."""
+    key = hashlib.sha1((Path(tokenizer_dir) / "tokenizer.json").read_bytes()).hexdigest()[:10]
+    cache = Path(cache_dir) / f"{Path(jsonl).stem}-{key}.npz"
+    if cache.exists():
+        z = np.load(cache)
+        return TokenStream(z["tokens"], z["offsets"], int(z["chars"]))
+    tok = load_tokenizer(tokenizer_dir)
+    texts = [d.text for d in read_docs(Path(jsonl))]
+    encoded = [np.array([BOS_ID] + e.ids, dtype=np.uint16) for e in tok.encode_batch(texts)]
+    offsets = np.cumsum([0] + [len(e) for e in encoded])
+    stream = TokenStream(np.concatenate(encoded), offsets, sum(len(t) for t in texts))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, tokens=stream.tokens, offsets=stream.offsets, chars=stream.chars)
+    return stream

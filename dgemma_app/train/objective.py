@@ -1,0 +1,159 @@
+"""The training objective, shaped like the engine's use of the model.
+
+Each example is (context → encoder, canvas → decoder). In the canvas, gap slots hold the true tokens
+followed by `<null>` filler up to a sampled slot budget; the remaining positions are known tokens,
+kept clean (the engine clamps them). Gap slots are corrupted with uniform random tokens at a rate
+t ~ U(t_min, 1); the loss is cross-entropy on corrupted slots, plus a small weight on uncorrupted gap
+slots (the model cannot tell which slots are noise, so it must also learn to keep good tokens).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dgemma_app.train.data import NULL_ID, TokenStream
+
+
+@dataclass
+class ObjectiveConfig:
+    canvas_length: int = 64
+    max_context: int = 128
+    short_context_prob: float = 0.1  # batches with a short prefix, as near the start of a file
+    continuation_prob: float = 0.15  # whole canvas is one gap: plain left-to-right continuation
+    edit_prob: float = 0.15  # one gap whose budget equals its length, lightly noised like an edit's seed
+    max_gaps: int = 3
+    gap_at_start_prob: float = 0.8  # the engine puts the first gap at canvas position 0
+    min_gap_share: float = 0.1  # gap slots as a share of the canvas (infill and edit)
+    max_gap_share: float = 0.75
+    exact_budget_prob: float = 0.3  # gaps whose slot budget equals the true length (no filler)
+    max_extra_slots: int = 24  # `<null>` filler beyond the true tokens
+    t_min: float = 0.02
+    edit_t_max: float = 0.5
+    clean_weight: float = 0.1  # loss weight of gap slots that were not corrupted
+    self_cond_prob: float = 0.5
+
+
+@dataclass
+class Batch:
+    context: torch.Tensor  # [B, L] encoder input
+    canvas: torch.Tensor  # [B, C] decoder input: known tokens clean, gap slots partly noise
+    target: torch.Tensor  # [B, C] the clean canvas (gap slots: true tokens then <null>)
+    gap: torch.Tensor  # [B, C] bool, slot the model must fill
+    corrupted: torch.Tensor  # [B, C] bool, gap slot replaced by a random token
+    weight: torch.Tensor  # [B, C] float, loss weight
+
+    @property
+    def tokens(self) -> int:
+        return self.context.numel() + self.canvas.numel()
+
+
+def layout(after: np.ndarray, gaps: list[tuple[int, int, int]], length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lay out a canvas from the true continuation `after`.
+
+    `gaps` lists (known tokens before the gap, true tokens k, slot budget S >= k). Returns the clean
+    canvas [length] and the gap mask [length]; known tokens after the last gap run to the end.
+    """
+    canvas, gap, i = [], [], 0
+    for known, k, slots in gaps:
+        canvas += list(after[i : i + known]) + list(after[i + known : i + known + k]) + [NULL_ID] * (slots - k)
+        gap += [False] * known + [True] * slots
+        i += known + k
+    rest = length - len(canvas)
+    canvas += list(after[i : i + rest])
+    gap += [False] * rest
+    return np.array(canvas[:length], dtype=np.int64), np.array(gap[:length], dtype=bool)
+
+
+def sample_gaps(rng: np.random.Generator, cfg: ObjectiveConfig) -> tuple[list[tuple[int, int, int]], str]:
+    """Random gap plan for one canvas (see `layout`) and its mode name.
+
+    Gap slots take 10-75% of the canvas, split over 1..max_gaps gaps; the known tokens take the rest,
+    split before/between the gaps (none before the first gap, mostly, as in the engine).
+    """
+    c = cfg.canvas_length
+    modes, probs = ["continuation", "edit", "infill"], [cfg.continuation_prob, cfg.edit_prob]
+    mode = str(rng.choice(modes, p=probs + [1 - sum(probs)]))
+    if mode == "continuation":
+        return [(0, c, c)], mode
+    n_gaps = 1 if mode == "edit" else int(rng.integers(1, cfg.max_gaps + 1))
+    budget = max(n_gaps, int(c * rng.uniform(cfg.min_gap_share, cfg.max_gap_share)))
+    slots = 1 + rng.multinomial(budget - n_gaps, rng.dirichlet(np.ones(n_gaps)))  # [n_gaps], each >= 1
+    known = rng.multinomial(c - budget, rng.dirichlet(np.ones(n_gaps + 1)))[:n_gaps]  # before each gap
+    if rng.random() < cfg.gap_at_start_prob:
+        known[0] = 0
+    plan = []
+    for lead, s in zip(known, slots):
+        extra = 0 if mode == "edit" or rng.random() < cfg.exact_budget_prob else int(rng.integers(0, s + 1))
+        plan.append((int(lead), int(s) - min(extra, cfg.max_extra_slots), int(s)))
+    return plan, mode
+
+
+def corrupt(
+    target: torch.Tensor, gap: torch.Tensor, t: torch.Tensor, vocab_size: int, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace each gap slot by a uniform random token with probability t (per example, [B]).
+
+    Returns (noised canvas [B, C], corrupted mask [B, C]); every example with a gap gets at least one
+    corrupted slot, so no example is loss-free.
+    """
+    u = torch.rand(target.shape, generator=gen)  # [B, C]
+    corrupted = gap & (u < t[:, None])
+    forced = gap & (u == torch.where(gap, u, 2.0).min(dim=1, keepdim=True).values)  # lowest-draw gap slot
+    corrupted |= forced & ~corrupted.any(dim=1, keepdim=True)
+    noise = torch.randint(0, vocab_size, target.shape, generator=gen)
+    return torch.where(corrupted, noise, target), corrupted
+
+
+def make_batch(
+    stream: TokenStream, batch_size: int, cfg: ObjectiveConfig, vocab_size: int, rng: np.random.Generator,
+    fixed_t: float | None = None,
+) -> Batch:
+    """One training (or, with `fixed_t`, validation: infill only) batch; one context length for all rows."""
+    short = fixed_t is None and rng.random() < cfg.short_context_prob
+    ctx_len = int(rng.integers(1, cfg.max_context)) if short else cfg.max_context
+    contexts, targets, gaps, ts = [], [], [], []
+    for _ in range(batch_size):
+        context, after = stream.window(rng, ctx_len, cfg.canvas_length)
+        plan, mode = sample_gaps(rng, cfg)
+        while fixed_t is not None and mode != "infill":
+            plan, mode = sample_gaps(rng, cfg)
+        target, gap = layout(after, plan, cfg.canvas_length)
+        t_max = cfg.edit_t_max if mode == "edit" else 1.0
+        contexts.append(context.astype(np.int64))
+        targets.append(target)
+        gaps.append(gap)
+        ts.append(fixed_t if fixed_t is not None else rng.uniform(cfg.t_min, t_max))
+    target = torch.from_numpy(np.stack(targets))  # [B, C]
+    gap = torch.from_numpy(np.stack(gaps))  # [B, C]
+    gen = torch.Generator().manual_seed(int(rng.integers(0, 2**31)))
+    canvas, corrupted = corrupt(target, gap, torch.tensor(ts), vocab_size, gen)
+    weight = corrupted.float() + cfg.clean_weight * (gap & ~corrupted).float()
+    return Batch(torch.from_numpy(np.stack(contexts)), canvas, target, gap, corrupted, weight)
+
+
+def forward_logits(model, batch: Batch, self_cond: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits [B, C, V] of one encoder+decoder pass; `self_cond` [B] bool runs a no-grad pass first and
+    feeds its logits back to those rows, as generation does from the second pass on."""
+    from transformers import DynamicCache
+
+    def run(sc_logits: torch.Tensor | None) -> torch.Tensor:
+        cache = DynamicCache(config=model.config.get_text_config(decoder=True))
+        return model(
+            input_ids=batch.context, past_key_values=cache, decoder_input_ids=batch.canvas,
+            self_conditioning_logits=sc_logits, self_conditioning_mask=self_cond if sc_logits is not None else None,
+        ).logits
+
+    sc_logits = None
+    if self_cond is not None and bool(self_cond.any()):
+        with torch.no_grad():
+            sc_logits = run(None)
+    return run(sc_logits)
+
+
+def weighted_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over slots, weighted ([B, C, V], [B, C], [B, C] → scalar)."""
+    ce = F.cross_entropy(logits.float().flatten(0, 1), target.flatten(), reduction="none").view_as(weight)
+    return (ce * weight).sum() / weight.sum().clamp_min(1e-8)
