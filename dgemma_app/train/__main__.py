@@ -17,6 +17,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from dgemma_app.train.corpus import CorpusConfig, build, read_docs
+from dgemma_app.train.export import SamplerSettings
 from dgemma_app.train.loop import LoopConfig, ModelShape
 from dgemma_app.train.objective import ObjectiveConfig
 
@@ -90,9 +91,11 @@ def cmd_train(args) -> None:
 
 
 def cmd_export(args) -> None:
-    from dgemma_app.train.export import export
+    from dgemma_app.train.export import SamplerSettings, export
 
-    export(args.checkpoint, args.out, args.dtype)
+    out = export(args.checkpoint, args.out, args.dtype, from_args(SamplerSettings, args))
+    size = sum(f.stat().st_size for f in out.iterdir())
+    print(f"exported {args.checkpoint} → {out} ({size / 2**20:.1f} MiB)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint", type=Path, default=RUNS / "default" / "checkpoint.pt")
     p.add_argument("--out", type=Path, default=Path("models/dgemma-code-tiny"))
     p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    add_dataclass_flags(p, SamplerSettings)
     p.set_defaults(func=cmd_export)
 
     args = parser.parse_args(argv)

@@ -26,6 +26,8 @@ class CorpusConfig:
     """What goes into the corpus and how much of each source."""
 
     requirements: Path = Path("requirements.txt")
+    include_stdlib: bool = True
+    include_installed_docs: bool = True  # prose from every installed distribution, not only the pinned ones
     stdlib_cap_chars: int = 12_000_000  # the cleanest Python there is: take (almost) all of it
     package_cap_chars: int = 3_000_000  # per package, so transformers/torch do not drown the rest
     prose_share: float = 0.08  # prose chars as a share of code chars
@@ -126,13 +128,16 @@ def collect(cfg: CorpusConfig) -> list[Document]:
     """All documents, code first then prose capped at `prose_share` of the code."""
     seen: set[str] = set()
     docs: list[Document] = []
-    docs += _take(stdlib_files(), "code", cfg.stdlib_cap_chars, cfg.max_file_chars, seen)
+    if cfg.include_stdlib:
+        docs += _take(stdlib_files(), "code", cfg.stdlib_cap_chars, cfg.max_file_chars, seen)
     code_sources = [package_files(n, (".py",)) for n in requirement_names(cfg.requirements)]
     code_sources += [folder_files(r, (".py",)) for r in cfg.extra_roots]
     for files in code_sources:
         docs += _take(files, "code", cfg.package_cap_chars, cfg.max_file_chars, seen)
     # Any installed documentation is fair prose; a per-package cap keeps one verbose package from dominating.
-    prose_sources = [package_files(d.metadata["Name"], PROSE_SUFFIXES) for d in importlib.metadata.distributions()]
+    names = ([d.metadata["Name"] for d in importlib.metadata.distributions()] if cfg.include_installed_docs
+             else requirement_names(cfg.requirements))
+    prose_sources = [package_files(name, PROSE_SUFFIXES) for name in names]
     prose_sources += [folder_files(r, PROSE_SUFFIXES) for r in cfg.extra_roots]
     prose_left = int(sum(len(d.text) for d in docs) * cfg.prose_share)
     for files in sorted(prose_sources, key=lambda f: sorted(f)[:1]):

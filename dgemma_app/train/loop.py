@@ -57,6 +57,7 @@ class LoopConfig:
 class State:
     step: int = 0
     seconds: float = 0.0  # training time so far, across resumes
+    cpu_seconds: float = 0.0  # CPU time of this process (all threads): fairer than wall time on a shared machine
     tokens: int = 0
     history: list[dict] = field(default_factory=list)  # validation records
 
@@ -137,7 +138,7 @@ def train(
     last_ckpt, window = time.time(), []
     model.train()
     while progress(cfg, state) < 1.0:
-        started = time.time()
+        started, cpu_started = time.time(), time.process_time()
         batch = make_batch(train_stream, cfg.batch_size, obj, vocab, rng)
         self_cond = torch.rand(cfg.batch_size) < obj.self_cond_prob  # [B]
         for group in optimizer.param_groups:
@@ -151,6 +152,7 @@ def train(
         optimizer.step()
         state.step += 1
         state.seconds += time.time() - started
+        state.cpu_seconds += time.process_time() - cpu_started
         state.tokens += batch.tokens
         window = (window + [(loss.item(), batch.tokens, time.time() - started)])[-20:]
         bar.n = int(1000 * min(1.0, progress(cfg, state)))
@@ -158,7 +160,8 @@ def train(
                         tok_s=f"{sum(w[1] for w in window) / sum(w[2] for w in window):.0f}", refresh=False)
         bar.refresh()
         if state.step % cfg.val_every == 0 or progress(cfg, state) >= 1.0:
-            record = {"step": state.step, "seconds": round(state.seconds, 1), "tokens": state.tokens,
+            record = {"step": state.step, "seconds": round(state.seconds, 1), "cpu_seconds": round(state.cpu_seconds, 1),
+                      "tokens": state.tokens,
                       "train_loss": float(np.mean([w[0] for w in window])), **evaluate(model, val, cfg.bf16)}
             state.history.append(record)
             log.write(json.dumps(record) + "\n")

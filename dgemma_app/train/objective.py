@@ -81,7 +81,9 @@ def sample_gaps(rng: np.random.Generator, cfg: ObjectiveConfig) -> tuple[list[tu
     n_gaps = 1 if mode == "edit" else int(rng.integers(1, cfg.max_gaps + 1))
     budget = max(n_gaps, int(c * rng.uniform(cfg.min_gap_share, cfg.max_gap_share)))
     slots = 1 + rng.multinomial(budget - n_gaps, rng.dirichlet(np.ones(n_gaps)))  # [n_gaps], each >= 1
-    known = rng.multinomial(c - budget, rng.dirichlet(np.ones(n_gaps + 1)))[:n_gaps]  # before each gap
+    # known tokens before each gap; at least one between gaps, or two gaps would read as one
+    min_known = np.minimum(np.arange(n_gaps), 1)  # [n_gaps]: 0, 1, 1, ...
+    known = min_known + rng.multinomial(c - budget - min_known.sum(), rng.dirichlet(np.ones(n_gaps + 1)))[:n_gaps]
     if rng.random() < cfg.gap_at_start_prob:
         known[0] = 0
     plan = []

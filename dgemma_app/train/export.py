@@ -1,0 +1,129 @@
+"""Export a training checkpoint as a model folder `dgemma_app.model.load_model` reads:
+weights + config (`save_pretrained`), tokenizer, `generation_config.json` and a model card.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from dgemma_app.train.loop import ModelShape, build_model
+from dgemma_app.train.tokenizer import load_tokenizer
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+@dataclass
+class SamplerSettings:
+    """DiffusionGemma decoding knobs written to `generation_config.json` (library defaults unless tuned)."""
+
+    max_denoising_steps: int = 48
+    entropy_bound: float = 0.1
+    t_max: float = 0.8
+    t_min: float = 0.4
+    stability_threshold: int = 1
+    confidence_threshold: float = 0.005
+
+
+def generation_config(s: SamplerSettings):
+    from transformers.models.diffusion_gemma.generation_diffusion_gemma import (
+        DiffusionGemmaGenerationConfig,
+        EntropyBoundSamplerConfig,
+    )
+
+    return DiffusionGemmaGenerationConfig(
+        max_denoising_steps=s.max_denoising_steps,
+        sampler_config=EntropyBoundSamplerConfig(entropy_bound=s.entropy_bound),
+        t_max=s.t_max,
+        t_min=s.t_min,
+        stability_threshold=s.stability_threshold,
+        confidence_threshold=s.confidence_threshold,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=2,
+    )
+
+
+def model_card(meta: dict, state: dict, n_params: int, corpus_stats: dict | None, sampler: SamplerSettings) -> str:
+    """The model folder's README.md: what it was trained on, how long, and how it scored."""
+    shape, obj, loop = meta["shape"], meta["objective"], meta.get("loop", {})
+    last = state["history"][-1] if state["history"] else {}
+    corpus = (f"{corpus_stats['files']:,} files, {corpus_stats['chars']:,} characters "
+              f"({corpus_stats['val_files']} files held out for validation, {corpus_stats['prose_files']} prose files)"
+              if corpus_stats else "see `runs/corpus/stats.json`")
+    history = "\n".join(f"| {r['step']} | {r['tokens']:,} | {r['seconds'] / 3600:.2f} | {r['n0.1']:.3f} | {r['n0.9']:.3f} |"
+                        for r in state["history"][-8:])
+    return f"""---
+license: apache-2.0
+library_name: transformers
+pipeline_tag: text-generation
+tags: [diffusion, code, infilling, diffusion_gemma]
+---
+# dgemma-code-tiny
+
+A {n_params / 1e6:.1f}M-parameter `DiffusionGemmaForBlockDiffusion` (uniform-state text diffusion, the
+DiffusionGemma architecture) trained from scratch by `python -m dgemma_app.train` to fill gaps in Python
+code on a laptop CPU. It is the default model of dgemma_app. It is a small demo model: expect plausible
+short fills, not a capable code model.
+
+- Shape: {shape['num_layers']} layers, width {shape['hidden_size']}, {shape['num_heads']} heads ({shape['num_kv_heads']} KV),
+  {shape['num_experts']} experts (top {shape['top_k_experts']}, width {shape['expert_size']}), dense MLP {shape['intermediate_size']},
+  canvas {obj['canvas_length']} tokens, positions up to {shape['max_positions']}; encoder and decoder share weights.
+- Tokenizer: byte-level BPE, {meta.get('vocab_size', '?')} tokens; ids 0-4 are `<pad> <eos> <bos> <unk> <null>`.
+  `<null>` fills unused gap slots, so a generous slot budget shrinks to the right length.
+- Data: {corpus}: the Python standard library (no tests) and the Python sources of the packages pinned in
+  `requirements.txt` (capped per package), plus bundled documentation prose; de-duplicated by content.
+  No benchmark data (HumanEval) was used.
+- Objective: the encoder reads up to {obj['max_context']} tokens before the canvas; in the canvas, 1-{obj['max_gaps']} gaps
+  (true tokens then `<null>` up to a slot budget), known tokens clean; gap slots corrupted with uniform random
+  tokens at rate t ~ U({obj['t_min']}, 1); cross-entropy on corrupted slots (weight {obj['clean_weight']} on clean gap slots);
+  self-conditioning with probability {obj['self_cond_prob']}; also plain continuation and lightly-noised edits.
+- Training: {state['step']:,} steps of batch {loop.get('batch_size', '?')}, {state['tokens']:,} tokens (context + canvas),
+  {state['seconds'] / 3600:.2f} hours on 2 CPU cores, AdamW lr {loop.get('lr', '?')} with warm-up and cosine decay.
+
+## Evaluation (held-out files)
+
+Loss on corrupted gap slots when 10% (n0.1) or 90% (n0.9) of the gap slots are noise; n0.1 below n0.9
+means the model uses the surrounding tokens.
+
+| step | tokens | hours | n0.1 | n0.9 |
+|---|---|---|---|---|
+{history}
+
+Latest: n0.1 {last.get('n0.1', float('nan')):.3f}, n0.9 {last.get('n0.9', float('nan')):.3f}.
+HumanEval-Infilling figures: run `python -m dgemma_app.eval` (see the project README).
+
+## Decoding defaults (`generation_config.json`)
+
+{json.dumps(asdict(sampler))}
+
+Exported {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Licence: Apache-2.0.
+"""
+
+
+def export(checkpoint: Path, out: Path, dtype: str = "fp32", sampler: SamplerSettings | None = None) -> Path:
+    """Write the model folder `out` from a `runs/<name>/checkpoint.pt`; returns `out`."""
+    sampler = sampler or SamplerSettings()
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    meta, state = ckpt["meta"], ckpt["state"]
+    tokenizer_dir = Path(meta["tokenizer"])
+    vocab = load_tokenizer(tokenizer_dir).get_vocab_size()
+    meta["vocab_size"] = vocab
+    model = build_model(vocab, ModelShape(**meta["shape"]), meta["objective"]["canvas_length"])
+    model.load_state_dict(ckpt["model"])
+    model.generation_config = generation_config(sampler)
+    if dtype == "bf16":
+        model = model.to(torch.bfloat16)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    for name in TOKENIZER_FILES:
+        shutil.copy(tokenizer_dir / name, out / name)
+    stats_path = Path(meta["corpus"]) / "stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else None
+    n_params = sum(p.numel() for p in model.parameters())
+    (out / "README.md").write_text(model_card(meta, state, n_params, stats, sampler))
+    return out
