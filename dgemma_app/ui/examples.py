@@ -1,0 +1,69 @@
+"""Example inputs one click away, and the "How it works" text for newcomers."""
+from __future__ import annotations
+
+# (label, language, text)
+EXAMPLES: list[tuple[str, str, str]] = [
+    (
+        "Python: a function body",
+        "python",
+        'def mean(values):\n    """Return the average of a list of numbers."""\n    <FILL>\n\n\nprint(mean([1, 2, 3, 4]))\n',
+    ),
+    (
+        "JavaScript",
+        "javascript",
+        "function clamp(value, low, high) {\n  if (value < low) {\n    return <FILL:4>;\n  }\n  return Math.min(value, high);\n}\n\nmodule.exports = { clamp };\n",
+    ),
+    (
+        "Go",
+        "go",
+        'package main\n\nimport "fmt"\n\nfunc sum(values []int) int {\n\ttotal := 0\n\tfor _, v := range values {\n\t\t<FILL>\n\t}\n\treturn total\n}\n\nfunc main() {\n\tfmt.Println(sum([]int{1, 2, 3}))\n}\n',
+    ),
+    (
+        "Two gaps at once",
+        "python",
+        'class Stack:\n    """A last-in, first-out stack."""\n\n    def __init__(self):\n        self.items = []\n\n    def push(self, item):\n        <FILL>\n\n    def pop(self):\n        return <FILL:8>\n',
+    ),
+    (
+        "An edit (rewrite a region)",
+        "python",
+        "def mean(values):\n    <EDIT>total = 0\n    for v in values:\n        total = total + v</EDIT>\n    return total / len(values)\n",
+    ),
+    (
+        "Prose: insert a sentence",
+        "text",
+        "A diffusion model writes by refining a whole draft at once. <FILL:24> That is why it can fill the middle of a text: it reads the words after the gap as well as the words before it.\n",
+    ),
+    (
+        "Teaching: a tiny gap to scrub",
+        "python",
+        "# After the fill, move the pass slider from 0 upwards:\n# grey noise turns into accepted tokens, surest first.\ndef add(a, b):\n    return <FILL:3>\n",
+    ),
+]
+
+HOW_IT_WORKS = """
+**Left to right vs. all at once.** A usual language model writes one token after another and
+only ever sees what came before. A *diffusion* model starts from a draft made of random tokens
+and improves **every position at once**, pass after pass, until the draft settles.
+
+**The canvas.** The model edits a fixed-size window of tokens, the *canvas*. Everything before the
+window is read once by the encoder. Inside the canvas, the code you wrote around a gap stays fixed
+(*clamped*: shown dim), and the gap's slots start as **noise** (grey): random tokens.
+
+**Passes.** In each pass the model predicts a token for every slot and says how sure it is (the
+*entropy* of its guess: 0 = certain). It **accepts** the surest predictions, as many as fit under
+the *entropy bound*, and turns the rest back into fresh noise for the next pass. Accepted tokens are
+coloured by confidence; tokens that changed in a pass are outlined. When the draft stops changing
+and is confident, the fill is done — often in far fewer passes than it has tokens (see *tokens/pass*).
+
+**Why both sides matter.** Because the canvas holds the code *after* the gap too, the model picks
+tokens that fit what follows: a closing bracket, a variable used later, the indentation. A
+left-to-right model would have to guess that.
+
+**Gap lengths.** `<FILL>` gets a slot budget; the embedded model can put a `<null>` filler (shown
+faintly) in slots it does not need, so the gap shrinks to fit. `<FILL:n>` caps a gap at *n* tokens,
+and `<EDIT>old</EDIT>` seeds the slots with the old code and re-noises a share of it (*edit strength*).
+
+**The check.** tree-sitter parses the filled file: the badge says whether it parses, and which
+errors are new (made by a fill) or were already in your input. With several candidates the one
+that parses and is most confident comes first.
+"""

@@ -1,0 +1,235 @@
+"""HTML and SVG for the page: the token canvas of one pass, filled code, parse badge, stats, plot.
+
+Pure functions of the engine's dataclasses (no Gradio, no torch), so the page only indexes data
+and the tests can call them directly. Every piece of user or model text goes through `escape`.
+"""
+from __future__ import annotations
+
+from html import escape
+
+from ..engine import FillResult, FillStats, TracePass
+from ..model import NULL_TOKEN
+from ..syntax import ParseIssue, ParseReport
+
+CONFIDENCE_STEPS = (0.2, 0.4, 0.6, 0.8)  # accepted tokens are coloured in five confidence bands
+
+
+def message(text: str, kind: str = "info") -> str:
+    """A status line: kind is info, busy, ok or error."""
+    icon = {"info": "ℹ", "busy": "⏳", "ok": "✓", "error": "⚠"}[kind]
+    role = ' role="alert"' if kind == "error" else ' role="status"'
+    return f'<div class="dg-msg dg-msg-{kind}"{role}><span class="dg-icon">{icon}</span> {escape(text)}</div>'
+
+
+def _band(confidence: float) -> int:
+    return sum(confidence >= step for step in CONFIDENCE_STEPS)
+
+
+def _token(piece: str, state: str, changed: bool, confidence: float, entropy: float) -> str:
+    """One canvas position as a span; newlines show as ↵ and still break the line."""
+    classes = ["dg-tok", f"dg-{state}"]
+    if state == "accepted":
+        classes.append(f"dg-c{_band(confidence)}")
+    if changed:
+        classes.append("dg-changed")
+    if piece == NULL_TOKEN:
+        classes.append("dg-null")
+    label = {"known": "known context (clamped)", "accepted": "accepted", "noise": "noise, re-drawn next pass"}[state]
+    title = f"{piece!r} · {label} · confidence {confidence:.2f} · entropy {entropy:.2f} nats"
+    shown = escape(piece).replace("\n", "↵\n") if piece else "·"
+    return f'<span class="{" ".join(classes)}" title="{escape(title)}">{shown}</span>'
+
+
+def canvas(step: TracePass, caption: str) -> str:
+    """The canvas at one pass: known context dim, noise grey, accepted coloured by confidence."""
+    tokens = "".join(
+        _token(piece, state, changed, conf, ent)
+        for piece, state, changed, conf, ent in zip(step.pieces, step.state, step.changed, step.confidence, step.entropy)
+        if state != "outside"
+    )
+    free = sum(s in ("accepted", "noise") for s in step.state)
+    summary = f"{step.accepted} of {free} gap tokens accepted · mean entropy {step.mean_entropy:.2f} nats"
+    return (
+        f'<div class="dg-canvas-box"><div class="dg-caption"><b>{escape(caption)}</b> · {summary}</div>'
+        f'<pre class="dg-canvas" data-window="{step.window}" data-step="{step.step}">{tokens}</pre>{LEGEND}</div>'
+    )
+
+
+LEGEND = (
+    '<div class="dg-legend">'
+    '<span class="dg-tok dg-known">known</span>'
+    '<span class="dg-tok dg-noise">noise</span>'
+    + "".join(f'<span class="dg-tok dg-accepted dg-c{b}">{label}</span>' for b, label in enumerate(("<0.2", "<0.4", "<0.6", "<0.8", "≥0.8")))
+    + '<span class="dg-tok dg-accepted dg-c4 dg-changed">changed this pass</span>'
+    f'<span class="dg-tok dg-null">{escape(NULL_TOKEN)}</span>'
+    '<span class="dg-legend-note">accepted tokens coloured by confidence; hover a token for details</span>'
+    "</div>"
+)
+
+
+def trace_caption(trace: list[TracePass], index: int) -> str:
+    """'Window 1 · pass 5 of 12' for a position in the flat trace."""
+    step = trace[index]
+    last = max(p.step for p in trace if p.window == step.window)
+    windows = trace[-1].window + 1
+    where = f"Window {step.window + 1} of {windows} · " if windows > 1 else ""
+    return f"{where}pass {step.step} of {last}" + (" (starting canvas)" if step.step == 0 else "")
+
+
+def _offsets(text: str) -> list[int]:
+    """Character offset where each line starts (index 0 = line 1)."""
+    starts = [0]
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            starts.append(i + 1)
+    return starts
+
+
+def _issue_span(issue: ParseIssue, starts: list[int], size: int) -> tuple[int, int]:
+    def at(line: int, column: int) -> int:
+        return min(size, starts[min(line, len(starts)) - 1] + column - 1)
+
+    return at(issue.line, issue.column), at(issue.end_line, issue.end_column)
+
+
+def _touches(span: tuple[int, int], issue: tuple[int, int]) -> bool:
+    (s, e), (s2, e2) = span, issue
+    return s2 < e and s < e2 if s2 < e2 else s <= s2 <= e
+
+
+def filled_code(text: str, spans: list[tuple[int, int]], report: ParseReport) -> str:
+    """The filled file with line numbers; fills highlighted (red when a parse issue touches them), issues underlined."""
+    starts = _offsets(text)
+    issue_spans = [_issue_span(i, starts, len(text)) for i in report.issues]
+    bad = [any(_touches(span, issue) for issue in issue_spans) for span in spans]
+    fill_at: list[int | None] = [None] * len(text)
+    for k, (s, e) in enumerate(spans):
+        fill_at[s:e] = [k] * (e - s)
+    err_at = [False] * len(text)
+    for s, e in issue_spans:
+        err_at[s:e] = [True] * (e - s)
+    points: dict[int, list[str]] = {}  # zero-width things: missing tokens, empty fills
+    for s, e in issue_spans:
+        if s == e:
+            points.setdefault(s, []).append('<span class="dg-missing" title="a token is missing here">‸</span>')
+    for k, (s, e) in enumerate(spans):
+        if s == e:
+            points.setdefault(s, []).append(f'<span class="dg-fill dg-fill-empty" title="fill {k + 1} is empty">∅</span>')
+    lines: list[list[str]] = [[]]
+    i = 0
+    while i <= len(text):
+        lines[-1] += points.get(i, [])
+        if i == len(text):
+            break
+        if text[i] == "\n":
+            lines.append([])
+            i += 1
+            continue
+        j = i + 1
+        while j < len(text) and text[j] != "\n" and j not in points and (fill_at[j], err_at[j]) == (fill_at[i], err_at[i]):
+            j += 1
+        lines[-1].append(_run(text[i:j], fill_at[i], bad, err_at[i]))
+        i = j
+    rows = "\n".join(f'<span class="dg-ln">{n}</span>{"".join(parts)}' for n, parts in enumerate(lines, 1))
+    return f'<pre class="dg-code">{rows}</pre>'
+
+
+def _run(part: str, fill: int | None, bad: list[bool], in_issue: bool) -> str:
+    """A stretch of one line that is all in the same fill (or none) and issue state."""
+    classes = []
+    if fill is not None:
+        classes.append("dg-fill dg-fill-bad" if bad[fill] else "dg-fill")
+    if in_issue:
+        classes.append("dg-err")
+    if not classes:
+        return escape(part)
+    title = f' title="fill {fill + 1}{" (touches a parse error)" if bad[fill] else ""}"' if fill is not None else ' title="parse error"'
+    return f'<span class="{" ".join(classes)}"{title}>{escape(part)}</span>'
+
+
+def badge(report: ParseReport) -> str:
+    """Parses / new errors / errors already in the input / not checked."""
+    if not report.checked:
+        kind, text = "plain", f"Not checked: {report.language} has no grammar"
+    elif report.parses:
+        kind, text = "ok", f"✓ Parses as {report.language}"
+    elif report.new_errors:
+        count = sum(i.in_fill for i in report.issues) or len(report.issues)
+        kind, text = "bad", f"✗ {count} new parse error{'s' if count != 1 else ''} ({report.language})"
+    else:
+        kind, text = "warn", f"⚠ {len(report.issues)} parse error{'s' if len(report.issues) != 1 else ''} already in the input, none new"
+    before = "" if report.errors_before in (None, 0) or report.parses else f' <span class="dg-before">input alone had {report.errors_before}</span>'
+    return f'<div class="dg-badge dg-badge-{kind}">{escape(text)}{before}</div>'
+
+
+def issues(report: ParseReport) -> str:
+    """The parse issues as a table with line and column; issues inside a fill are marked."""
+    if not report.issues:
+        return ""
+    rows = "".join(
+        f'<tr class="{"dg-in-fill" if i.in_fill else ""}"><td>{i.line}</td><td>{i.column}</td><td>{escape(i.kind)}</td>'
+        f"<td><code>{escape(i.text)}</code></td><td>{'in a fill' if i.in_fill else 'outside the fills'}</td></tr>"
+        for i in report.issues
+    )
+    return f'<table class="dg-issues"><thead><tr><th>line</th><th>column</th><th>kind</th><th>text</th><th>where</th></tr></thead><tbody>{rows}</tbody></table>'
+
+
+def stats(values: FillStats, notes: list[str]) -> str:
+    """Speed figures as chips, then the engine's notes."""
+    chips = [
+        (f"{values.seconds:.2f} s", "wall time of the fill"),
+        (f"{values.passes} passes", "decoder forward passes over all windows"),
+        (f"{values.tokens_per_second:.0f} tokens/s", "tokens in the chosen fill per second"),
+        (f"{values.tokens_per_pass:.2f} tokens/pass", "how many tokens each pass settled on average: a left-to-right model gets 1"),
+        (f"{values.tokens} tokens", "tokens in the chosen fill (filler excluded)"),
+    ]
+    if values.windows > 1:
+        chips.append((f"{values.windows} windows", "canvases run left to right"))
+    html = "".join(f'<span class="dg-chip" title="{escape(t)}">{escape(c)}</span>' for c, t in chips)
+    notes_html = "".join(f'<li>{escape(n)}</li>' for n in notes)
+    return f'<div class="dg-stats">{html}</div>' + (f'<ul class="dg-notes">{notes_html}</ul>' if notes else "")
+
+
+def candidate_label(result: FillResult, index: int) -> str:
+    """'#1 · parses, confidence 0.83 · slots 16' for the candidate picker."""
+    c = result.candidates[index]
+    return f"#{index + 1} · {c.rank_reason} · slots {', '.join(map(str, c.slots))}"
+
+
+def plot(trace: list[TracePass], current: int, width: int = 420, height: int = 170) -> str:
+    """Accepted gap tokens and mean entropy per pass as an inline SVG, with the slider's pass marked."""
+    if not trace:
+        return ""
+    left, right, top, bottom = 34, 40, 12, 26
+    w, h = width - left - right, height - top - bottom
+    n = max(len(trace) - 1, 1)
+    accepted = [p.accepted for p in trace]
+    entropy = [p.mean_entropy for p in trace]
+    top_accepted = max(max(accepted), 1)
+    top_entropy = max(max(entropy), 1e-6)
+
+    def x(i: int) -> float:
+        return left + w * i / n
+
+    def line(values: list[float], scale: float, css: str) -> str:
+        points = " ".join(f"{x(i):.1f},{top + h - h * v / scale:.1f}" for i, v in enumerate(values))
+        return f'<polyline class="{css}" points="{points}"/>'
+
+    windows = "".join(f'<line class="dg-plot-window" x1="{x(i):.1f}" x2="{x(i):.1f}" y1="{top}" y2="{top + h}"/>' for i, p in enumerate(trace) if p.step == 0 and i)
+    marker = f'<line class="dg-plot-now" x1="{x(current):.1f}" x2="{x(current):.1f}" y1="{top}" y2="{top + h}"/>'
+    axes = (
+        f'<line class="dg-plot-axis" x1="{left}" x2="{left + w}" y1="{top + h}" y2="{top + h}"/>'
+        f'<text class="dg-plot-acc" x="{left - 4}" y="{top + 8}" text-anchor="end">{top_accepted}</text>'
+        f'<text class="dg-plot-acc" x="{left - 4}" y="{top + h}" text-anchor="end">0</text>'
+        f'<text class="dg-plot-ent" x="{left + w + 4}" y="{top + 8}">{top_entropy:.2f}</text>'
+        f'<text class="dg-plot-label" x="{left + w / 2:.0f}" y="{height - 4}" text-anchor="middle">pass (all windows, left to right)</text>'
+    )
+    key = (
+        f'<text class="dg-plot-acc" x="{left + 4}" y="{top + 10}">■ accepted tokens</text>'
+        f'<text class="dg-plot-ent" x="{left + 4}" y="{top + 24}">■ mean entropy (nats)</text>'
+    )
+    return (
+        f'<svg class="dg-plot" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="accepted tokens and mean entropy per pass">{axes}{windows}'
+        f'{line(accepted, top_accepted, "dg-plot-acc-line")}{line(entropy, top_entropy, "dg-plot-ent-line")}{marker}{key}</svg>'
+    )

@@ -1,0 +1,115 @@
+"""The app's named API endpoints, called through gradio_client against the real server, in process.
+
+The server runs the tiny random-weight model from conftest: its fills are junk, but every pass, the
+streaming, the parse check and the error paths are real.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import pytest
+from gradio_client import Client
+
+from dgemma_app.cli import add_serve_args
+from dgemma_app.syntax import ParseIssue, ParseReport
+from dgemma_app.ui import Service, build_demo, launch, render, serve
+
+CODE = "def add(a, b):\n    return <FILL:24>\n"
+FAST = {"max_passes": 6, "seed": 1}
+
+
+@pytest.fixture(scope="module")
+def server(tiny_loaded):
+    service = Service(lambda: tiny_loaded, "tiny test model", max_bytes=4096)
+    demo = build_demo(service)
+    url = launch(demo, port=None, concurrency=2, queue_size=16, block=False)
+    yield Client(url, verbose=False), service
+    demo.close()
+
+
+def test_fill_streams_passes_before_the_result(server):
+    client, _ = server
+    # 24 slots on a 16-token canvas: two windows, so the fill outlasts the 0.1 s redraw throttle
+    job = client.submit(text=CODE, language="python", max_passes=20, confidence_threshold=1e-9, api_name="/fill")
+    text, report, stats, details = job.result(timeout=120)
+    updates = job.outputs()
+    running = [u for u in updates if u[1] == {"status": "running"}]
+    assert running and updates.index(running[0]) < len(updates) - 1
+    assert all(u[0] == CODE for u in running)  # the input is untouched while the model runs
+    assert {"passes", "seconds", "window", "step", "accepted", "mean_entropy", "draft"} <= set(running[-1][2])
+    assert report["status"] == "done" and report["language"] == "python" and report["checked"]
+    assert "<FILL" not in text and text.startswith("def add(a, b):\n    return ")
+    assert stats["windows"] == 2 and stats["passes"] >= 2 and stats["tokens_per_second"] >= 0
+    assert details["text"] == text and len(details["candidates"]) == 1 and "trace" not in details
+
+
+def test_fill_with_trace_and_candidates(server):
+    client, _ = server
+    _, report, _, details = client.predict(text=CODE, language="auto", candidates=2, with_trace=True, **FAST, api_name="/fill")
+    assert report["status"] == "done" and report["language"] == "python"
+    assert len(details["candidates"]) == 2 and all(c["rank_reason"] for c in details["candidates"])
+    trace = details["trace"]
+    assert trace[0]["step"] == 0 and trace[0]["window"] == 0
+    assert {"pieces", "state", "changed", "confidence", "entropy"} <= set(trace[0])
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "knobs", "expected"),
+    [
+        ("", "python", {}, "empty"),
+        ("def f():\n    pass\n", "python", {}, "No gaps found"),
+        ("x = <EDIT>1\n", "python", {}, "never closed"),
+        ("x = <FILL>\n" + "y = 1\n" * 1000, "python", {}, "over the limit"),
+        ("x = <FILL>\n", "cobol", {}, "Unknown language"),
+        ("x = <FILL>\n", "python", {"t_max": 0.2, "t_min": 0.5}, "t_max"),
+        ("Some words and then <FILL> more words.", "auto", {}, "pick one in the Language menu"),
+    ],
+)
+def test_bad_input_gives_a_message_and_the_text_back(server, text, language, knobs, expected):
+    client, _ = server
+    out_text, report, stats, details = client.predict(text=text, language=language, **knobs, api_name="/fill")
+    assert out_text == text
+    assert report["status"] == "error" and expected in report["message"]
+    assert stats == {} and details == {}
+
+
+def test_cancelled_fill_stops_the_model_and_the_next_is_served(server):
+    client, service = server
+    # 2000 slots: over a hundred windows, far longer than the test waits
+    job = client.submit(text="x = <FILL:2000>\n", language="python", max_passes=64, confidence_threshold=1e-9, api_name="/fill")
+    deadline = time.monotonic() + 60
+    while not job.outputs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job.outputs() and service.running == 1
+    job.cancel()
+    while service.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert service.running == 0
+    _, report, _, _ = client.predict(text=CODE, language="python", **FAST, api_name="/fill")
+    assert report["status"] == "done"
+
+
+def test_defaults_come_from_the_model(server):
+    client, _ = server
+    out = client.predict(api_name="/defaults")
+    assert out["status"] == "ok" and "canvas 16 tokens" in out["model"]
+    assert out["settings"]["max_passes"] >= 1 and 0 < out["settings"]["entropy_bound"]
+
+
+def test_serve_fails_fast_on_a_missing_model(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    add_serve_args(parser)
+    assert serve(parser.parse_args(["--model", str(tmp_path / "nowhere"), "--device-map", "cpu"])) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "does not exist" in err
+
+
+def test_filled_code_marks_the_fill_that_breaks_parsing():
+    text = "x = (1 +\ny = 2\n"
+    issue = ParseIssue(1, 5, 1, 9, "ERROR", "(1 +", True)
+    report = ParseReport("python", checked=True, parses=False, issues=[issue], errors_before=0, new_errors=True)
+    html = render.filled_code(text, [(4, 8), (13, 14)], report)
+    assert html.count("dg-fill-bad") == 1 and html.count('class="dg-fill"') == 1
+    assert '<span class="dg-ln">2</span>' in html and "dg-err" in html
+    assert "new parse error" in render.badge(report)
