@@ -1,0 +1,245 @@
+"""`python -m dgemma_app fill` end to end with the tiny model.
+
+Two real subprocesses (started together, each pays the torch import once) cover the full program:
+many inputs in one run with `--json --trace`, and stdin with `--lang` in plain-text mode. The
+remaining user errors go through the same `cli.main` in this process, which is the same code minus
+the interpreter start, so the file stays fast on a busy machine.
+"""
+from __future__ import annotations
+
+import io
+import re
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dgemma_app import cli, gaps
+from dgemma_app.engine import FillSettings
+from dgemma_app.gaps import MarkerError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GOOD_PY = "def add(a, b):\n    return <FILL:4>\n"
+GOOD_JS = "function f() {\n  return <FILL>;\n}\n"
+STDIN_PY = "import json\n\nprint(json.<FILL:3>)\n"
+
+BAD_INPUTS = {  # name -> (bytes, words the one-line message must contain)
+    "binary.py": (b"\x00\x01\x02ELF\x7f<FILL>\x00", "binary"),
+    "latin1.py": ('x = "caf\xe9" + <FILL>\n'.encode("latin-1"), "not UTF-8"),
+    "empty.py": (b"", "empty"),
+    "blank.py": (b"  \n\t\n", "empty"),
+    "nomarker.py": (b"x = 1\n", "No gaps found"),
+    "unbalanced.py": (b"x = <EDIT>1\n", "never closed"),
+    "stray_close.py": (b"x = 1</EDIT>\n<FILL>\n", "no matching <EDIT>"),
+    "nested.py": (b"<EDIT>a <FILL> b</EDIT>\n", "cannot be nested"),
+    "badsize.py": (b"x = <FILL:0>\n", "whole number"),
+    "big.py": (b"x = 1\n" * 100 + b"<FILL>\n", "over the limit of 500 bytes"),
+    "markers.py": (b"x = <FILL:1>\n" * 5, "more than 4 markers"),
+}
+
+
+def subprocess_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DGEMMA_", "HF_HUB_OFFLINE"))}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_model_dir):
+    """One real subprocess: stdin plus files, good and bad, `--json --trace`."""
+    folder = tmp_path_factory.mktemp("inputs")
+    (folder / "good.py").write_text(GOOD_PY)
+    for name, (data, _) in BAD_INPUTS.items():
+        (folder / name).write_bytes(data)
+    (folder / "adir.py").mkdir()
+    order = ["-", "good.py", *BAD_INPUTS, "adir.py", "missing.py", "good.py"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "dgemma_app", "fill", "--json", "--trace", "--lang", "python",
+         "--max-passes", "2", "--seed", "3", "--max-input-bytes", "500", "--max-markers", "4",
+         *["-" if n == "-" else str(folder / n) for n in order]],
+        # the model from the environment, to prove DGEMMA_* reach `fill`
+        cwd=ROOT, env=subprocess_env(DGEMMA_MODEL=str(tiny_model_dir), DGEMMA_DEVICE_MAP="cpu"),
+        input=STDIN_PY.encode(), capture_output=True, timeout=300,
+    )
+    return {"folder": folder, "order": order, "code": proc.returncode,
+            "out": proc.stdout.decode("utf-8"), "err": proc.stderr.decode("utf-8")}
+
+
+def split_known(marked: str, fill_text: str) -> tuple[str, str]:
+    """Prefix and suffix around the single marker of `marked`."""
+    segments = gaps.parse_markers(marked)
+    assert len(segments) == 3
+    return segments[0].text, segments[2].text
+
+
+# ----------------------------------------------------------------------------- subprocess: many inputs
+
+
+def test_many_inputs_one_bad_exit_2_others_printed(run):
+    assert run["code"] == 2, run["err"]
+    assert "Traceback" not in run["err"]
+    records = [json.loads(line) for line in run["out"].splitlines()]
+    assert len(records) == 3  # stdin, good.py, good.py again after all the bad ones
+    assert [r["language"] for r in records] == ["python"] * 3
+    assert records[1]["text"] == records[2]["text"]  # same seed, same input, same fill
+
+
+def test_each_bad_input_is_one_line_naming_it(run):
+    lines = run["err"].splitlines()
+    folder = run["folder"]
+    expected = {name: words for name, (_, words) in BAD_INPUTS.items()}
+    expected.update({"adir.py": "folder", "missing.py": "no such file"})
+    assert len(lines) == len(expected), run["err"]
+    for line, name in zip(lines, [n for n in run["order"] if n in expected]):
+        assert line.startswith(f"dgemma_app: {folder / name}: "), line
+        assert expected[name] in line, (name, line)
+
+
+def test_json_contract(run):
+    for record, marked in zip([json.loads(line) for line in run["out"].splitlines()], [STDIN_PY, GOOD_PY, GOOD_PY]):
+        assert {"text", "fills", "language", "parses", "errors", "candidates", "stats", "trace"} <= set(record)
+        assert isinstance(record["parses"], bool)
+        for error in record["errors"]:
+            assert set(error) >= {"line", "column", "kind", "in_fill"}
+            assert isinstance(error["line"], int) and error["line"] >= 1 and error["column"] >= 1
+            assert isinstance(error["in_fill"], bool) and error["kind"] in ("ERROR", "MISSING")
+        assert record["parses"] == (record["errors"] == [])
+        stats = record["stats"]
+        assert set(stats) >= {"seconds", "passes", "tokens", "tokens_per_pass", "tokens_per_second"}
+        assert stats["seconds"] > 0 and 1 <= stats["passes"] <= 2 * max(1, stats.get("windows", 1))
+        assert stats["tokens"] >= 1 and stats["tokens_per_second"] > 0
+        assert record["candidates"] and record["candidates"][0]["text"] == record["text"]
+        # known text is kept exactly around the fill
+        prefix, suffix = split_known(marked, record["fills"][0])
+        assert len(record["fills"]) == 1
+        assert record["text"] == prefix + record["fills"][0] + suffix
+
+
+def test_trace_has_every_pass(run):
+    record = json.loads(run["out"].splitlines()[1])
+    trace = record["trace"]
+    assert trace[0]["step"] == 0  # the starting canvas, then one entry per pass
+    assert len(trace) == record["stats"]["passes"] + 1
+    for item in trace:
+        n = len(item["token_ids"])
+        assert n == 16  # the tiny model's canvas
+        for key in ("pieces", "state", "changed", "confidence", "entropy"):
+            assert len(item[key]) == n, key
+        assert set(item["state"]) <= {"known", "accepted", "noise", "outside"}
+
+
+def test_without_trace_flag_there_is_no_trace(tiny_model_dir, tmp_path, capsys):
+    source = tmp_path / "a.py"
+    source.write_text(GOOD_PY)
+    assert cli.main(["fill", "--json", str(source), "--model", str(tiny_model_dir), "--max-passes", "1"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert "trace" not in record and "trace" not in record["candidates"][0]
+
+
+# ----------------------------------------------------------------------------- in-process: same main()
+
+
+def one_line_error(capsys, argv, *words) -> str:
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    assert code == 2, captured.err
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dgemma_app: "), captured.err
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def test_plain_text_mode_with_headers(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    source = tmp_path / "good.py"
+    source.write_text(GOOD_PY)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(STDIN_PY.encode())))
+    code = cli.main(["fill", "-", str(source), "--lang", "python", "--max-passes", "2", "--model", str(tiny_model_dir)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    blocks = captured.out.split("==> ")
+    assert blocks[0] == ""
+    assert blocks[1].startswith("stdin <==\n") and blocks[2].startswith(f"{source} <==\n")
+    for block, marked in zip(blocks[1:], [STDIN_PY, GOOD_PY]):
+        text = block.split("\n", 1)[1]
+        prefix, suffix = split_known(marked, "")
+        assert text.startswith(prefix) and text.endswith(suffix) and "<FILL" not in text
+    summaries = [line for line in captured.err.splitlines() if "tokens in" in line]
+    assert len(summaries) == 2 and summaries[0].startswith("dgemma_app: stdin: ")
+    assert re.search(r"; \d+ tokens in [12] passes, [\d.]+ s \(\d+ tokens/s\)$", summaries[0]), summaries[0]
+
+
+def test_unknown_extension(tiny_model_dir, tmp_path, capsys):
+    source = tmp_path / "code.weird"
+    source.write_text(GOOD_PY)
+    one_line_error(capsys, ["fill", str(source), "--model", str(tiny_model_dir)], "Cannot tell the language", "--lang")
+
+
+def test_unknown_language(tiny_model_dir, tmp_path, capsys):
+    source = tmp_path / "a.py"
+    source.write_text(GOOD_PY)
+    one_line_error(capsys, ["fill", str(source), "--lang", "cobol", "--model", str(tiny_model_dir)], "Unknown language 'cobol'", "python")
+
+
+def test_stdin_without_lang_needs_one(tiny_model_dir, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(GOOD_PY.encode())))
+    one_line_error(capsys, ["fill", "-", "--model", str(tiny_model_dir)], "--lang")
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--max-passes", "0"], "max passes"),
+        (["--max-passes", "100000"], "max passes"),
+        (["--entropy-bound", "-1"], "entropy bound"),
+        (["--entropy-bound", "nan"], "entropy bound"),
+        (["--t-max", "0.2", "--t-min", "0.5"], "t_max"),
+        (["--t-max", "inf"], "t_max"),
+        (["--stability", "-1"], "stability"),
+        (["--confidence", "0"], "confidence"),
+        (["--seed", "-5"], "seed"),
+        (["--candidates", "0"], "candidates"),
+        (["--candidates", "99"], "candidates"),
+        (["--slot-budget", "0"], "slot budget"),
+        (["--strength", "1.5"], "edit strength"),
+    ],
+)
+def test_out_of_range_settings(tiny_model_dir, tmp_path, capsys, flags, words):
+    source = tmp_path / "a.py"
+    source.write_text(GOOD_PY)
+    one_line_error(capsys, ["fill", str(source), "--model", str(tiny_model_dir), *flags], words)
+
+
+def test_malformed_flag_is_argparse_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["fill", "x.py", "--max-passes", "many"])
+    assert info.value.code == 2 and "invalid int value" in capsys.readouterr().err
+
+
+def test_default_limits_are_1_mib_and_256_markers(tiny_model_dir, tmp_path, capsys):
+    big = tmp_path / "big.py"
+    big.write_bytes(b"x = <FILL>\n" + b"#" * gaps.MAX_INPUT_BYTES)
+    one_line_error(capsys, ["fill", str(big), "--model", str(tiny_model_dir)], "over the limit of 1,048,576 bytes")
+    many = tmp_path / "many.py"
+    many.write_text("x = <FILL:1>\n" * (gaps.MAX_MARKERS + 1))
+    one_line_error(capsys, ["fill", str(many), "--model", str(tiny_model_dir)], "more than 256 markers")
+
+
+def test_limits_stop_before_any_generation(engine, tiny_loaded):
+    """Over a limit, the engine raises before a single denoising pass."""
+    passes = []
+    settings = FillSettings.from_model(tiny_loaded, max_passes=2)
+    with pytest.raises(MarkerError, match="over the limit of 100 bytes"):
+        engine.fill("x = <FILL>\n" + "#" * 200, "python", settings, on_pass=passes.append, max_bytes=100)
+    with pytest.raises(MarkerError, match="more than 3 markers"):
+        engine.fill("<FILL:1>\n" * 4, "python", settings, on_pass=passes.append, max_markers=3)
+    assert passes == []
+    # the same text under raised limits does run
+    engine.fill("x = <FILL:1>\n" * 4, "python", settings, on_pass=passes.append, max_markers=4)
+    assert passes
