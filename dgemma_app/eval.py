@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from .gaps import FILL_MARKER
 from .model import PROJECT_ROOT
 
 DATA_DIR = PROJECT_ROOT.parent / "shared" / "benchmarks" / "human-eval-infilling"
@@ -58,7 +59,7 @@ class Task:
     def marked(self, sizes: Sequence[int | None] | None = None) -> str:
         """The engine's input: `<FILL>` per gap, or `<FILL:n>` where a size is given."""
         sizes = sizes or [None] * len(self.solutions)
-        markers = ["<FILL>" if n is None else f"<FILL:{n}>" for n in sizes]
+        markers = [FILL_MARKER if n is None else f"<FILL:{n}>" for n in sizes]
         return "".join(p + m for p, m in zip(self.parts, markers)) + self.parts[-1]
 
 

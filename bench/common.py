@@ -1,0 +1,103 @@
+"""What the benchmark scripts share: command-line flags, model loading, workloads, and table printing."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Sequence
+
+from dgemma_app import eval as ev
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    """Model flags (as the CLI), sampler flags (as the eval), data folder and thread count."""
+    from dgemma_app.cli import add_model_args
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", type=Path, default=ev.DATA_DIR, help="human-eval-infilling folder")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    ev.add_sampler_args(parser)
+    add_model_args(parser)
+    return parser
+
+
+def load_engine(args: argparse.Namespace):
+    """(engine, default settings, load seconds) for the parsed flags; exits with one line on a load error."""
+    import torch
+
+    from dgemma_app.cli import load_from_args
+    from dgemma_app.engine import Engine, SettingsError
+    from dgemma_app.model import ModelLoadError
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    try:
+        loaded = load_from_args(args)
+        settings = ev.settings_from_args(loaded, args)
+    except (ModelLoadError, SettingsError) as err:
+        sys.exit(f"bench: {err}")
+    return Engine(loaded), settings, time.perf_counter() - started
+
+
+def family(task_id: str) -> str:
+    """`SingleLineInfilling/HumanEval/12/L3` -> `HumanEval/12`."""
+    return "/".join(task_id.split("/")[1:3])
+
+
+def two_gaps(first: ev.Task, second: ev.Task) -> ev.Task | None:
+    """One program with two single-line gaps: `second`'s gap and, in its prompt, the line that is `first`'s gap.
+    None when that line is not found as a whole line or the gaps would touch."""
+    prompt = second.parts[0]
+    line = first.solutions[0]
+    at = prompt.rfind("\n" + line)
+    if at < 0:
+        return None
+    before, between = prompt[: at + 1], prompt[at + 1 + len(line) :]
+    if not between.strip():
+        return None
+    task_id = f"TwoGaps/{family(first.task_id)}/{first.task_id.rsplit('/', 1)[1]}+{second.task_id.rsplit('/', 1)[1]}"
+    return ev.Task(task_id, (before, between, second.parts[1]), (line, second.solutions[0]), second.test, second.entry_point)
+
+
+def multi_gap_tasks(single: Sequence[ev.Task], limit: int | None) -> list[ev.Task]:
+    """Per problem, the first and last single-line gaps of the problem in one program, spread over problems."""
+    groups: dict[str, list[ev.Task]] = defaultdict(list)
+    for task in single:
+        groups[family(task.task_id)].append(task)
+    tasks = [t for g in groups.values() if len(g) >= 2 and (t := two_gaps(g[0], g[-1])) is not None]
+    return ev.spread(tasks, limit)
+
+
+def workloads(data_dir: Path, limit: int) -> dict[str, list[ev.Task]]:
+    """single-line, multi-line and multi-gap HumanEval-Infilling tasks, `limit` of each."""
+    single = ev.load_set("single-line", data_dir)
+    return {
+        "single-line": ev.spread(single, limit),
+        "multi-line": ev.load_set("multi-line", data_dir, limit),
+        "multi-gap": multi_gap_tasks(single, limit),
+    }
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """A Markdown table; floats to 3 significant decimals."""
+    cell = lambda v: "-" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def header(args: argparse.Namespace, engine, settings) -> str:
+    """One line naming the run: date, machine, model, dtype, threads, sampler settings and the machine's load
+    (other jobs share these cores)."""
+    info = ev.machine_info()
+    knobs = f"max_passes={settings.max_passes} entropy_bound={settings.entropy_bound} t={settings.t_max}->{settings.t_min} slot_budget={settings.slot_budget} candidates={settings.candidates}"
+    return (
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {info['cpu']}, {info['cores']} cores, "
+        f"torch {info['torch']} threads={info['torch_threads']}; model {engine.loaded.source} "
+        f"(dtype {args.dtype}); {knobs}; load average {os.getloadavg()[0]:.1f}"
+    )
+

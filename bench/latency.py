@@ -1,0 +1,96 @@
+"""End-to-end fill latency on CPU: p50/p95 per workload, tokens/s, tokens per pass, peak memory, cold start.
+
+    python -m bench.latency [--model DIR] [--dtype bf16] [--threads N] [--tasks 10] [--cold-runs 3]
+"""
+from __future__ import annotations
+
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from bench.common import base_parser, header, load_engine, table, workloads
+from dgemma_app import eval as ev
+from dgemma_app.model import PROJECT_ROOT
+
+
+@dataclass
+class Latency:
+    workload: str
+    fills: int
+    p50_s: float
+    p95_s: float
+    mean_s: float
+    tokens_per_second: float
+    tokens_per_pass: float
+    passes_per_fill: float
+
+
+def measure(engine, settings, name: str, tasks: list[ev.Task]) -> Latency:
+    """Wall time of Engine.fill (ranking included) for each task."""
+    seconds, tokens, passes = [], 0, 0
+    for task in tasks:
+        started = time.perf_counter()
+        result = engine.fill(task.marked(), "python", settings)
+        seconds.append(time.perf_counter() - started)
+        tokens += result.stats.tokens
+        passes += result.stats.passes
+    total = sum(seconds)
+    return Latency(
+        workload=name,
+        fills=len(tasks),
+        p50_s=statistics.median(seconds),
+        p95_s=ev.percentile(seconds, 95),
+        mean_s=total / len(tasks),
+        tokens_per_second=tokens / total,
+        tokens_per_pass=tokens / passes if passes else 0.0,
+        passes_per_fill=passes / len(tasks),
+    )
+
+
+def cold_start(model: str, dtype: str, task: ev.Task, runs: int) -> list[float]:
+    """Wall seconds of fresh `python -m dgemma_app fill` processes, from spawn to exit after one fill."""
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "task.py"
+        source.write_text(task.marked())
+        command = [sys.executable, "-m", "dgemma_app", "fill", str(source), "--model", model, "--dtype", dtype, "--device-map", "cpu"]
+        out = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            subprocess.run(command, cwd=PROJECT_ROOT, check=True, capture_output=True)
+            out.append(time.perf_counter() - started)
+    return out
+
+
+def main() -> None:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10, help="fills per workload")
+    parser.add_argument("--cold-runs", type=int, default=3, help="fresh processes for the cold start (0: skip)")
+    args = parser.parse_args()
+    engine, settings, load_s = load_engine(args)
+    rss_loaded = psutil.Process().memory_info().rss
+    work = workloads(args.data, args.tasks)
+    engine.fill(work["single-line"][0].marked(), "python", settings)  # warm-up
+    rows = [measure(engine, settings, name, tasks) for name, tasks in work.items()]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    print(f"# latency — {header(args, engine, settings)}\n")
+    print(table(
+        ["workload", "fills", "p50 s", "p95 s", "mean s", "tokens/s", "tokens/pass", "passes/fill"],
+        [[r.workload, r.fills, r.p50_s, r.p95_s, r.mean_s, r.tokens_per_second, r.tokens_per_pass, r.passes_per_fill] for r in rows],
+    ))
+    memory = [["model load (in process)", f"{load_s:.2f} s"], ["RSS after load", f"{rss_loaded / 2**20:.0f} MiB"], ["peak RSS", f"{peak / 2**20:.0f} MiB"]]
+    if args.cold_runs:
+        cold = cold_start(args.model, args.dtype, work["single-line"][0], args.cold_runs)
+        memory.append(["cold start, process to first fill (median of %d)" % len(cold), f"{statistics.median(cold):.2f} s (min {min(cold):.2f})"])
+    print()
+    print(table(["measure", "value"], memory))
+
+
+if __name__ == "__main__":
+    main()
