@@ -75,7 +75,7 @@ class Page:
 
     @property
     def result_outputs(self) -> list:
-        return [self.badge, self.result, self.issues, self.candidates, self.stats, self.canvas, self.slider, self.plot, self.state]
+        return [self.badge, self.result, self.issues, self.candidates, self.stats, self.use, self.canvas, self.slider, self.plot, self.state]
 
 
 def build_demo(service: Service) -> gr.Blocks:
@@ -97,8 +97,8 @@ def build_demo(service: Service) -> gr.Blocks:
                 )
                 with gr.Row(elem_id="dgemma-actions"):
                     language = gr.Dropdown([AUTO, *syntax.LANGUAGES], value=AUTO, label="Language", min_width=140, scale=2)
-                    insert = gr.Button("Insert gap ⟨Ctrl+I⟩", elem_id="dgemma-insert", scale=2)
-                    fill = gr.Button("Fill ⟨Ctrl+Enter⟩", variant="primary", elem_id="dgemma-fill", scale=2)
+                    insert = gr.Button("Insert gap · Ctrl+I", elem_id="dgemma-insert", scale=2)
+                    fill = gr.Button("Fill · Ctrl+Enter", variant="primary", elem_id="dgemma-fill", scale=2)
                     stop = gr.Button("Stop", variant="stop", elem_id="dgemma-stop", scale=1, min_width=70)
                 status = gr.HTML(START, elem_id="dgemma-status")
                 gr.Examples(
@@ -112,9 +112,9 @@ def build_demo(service: Service) -> gr.Blocks:
                 badge = gr.HTML(elem_id="dgemma-badge")
                 result = gr.HTML('<div class="dg-empty">The filled code appears here, each fill highlighted.</div>', elem_id="dgemma-result")
                 issues = gr.HTML(elem_id="dgemma-issues")
-                candidates = gr.Radio([], label="Candidates, best first (pick one to see it)", elem_id="dgemma-candidates")
+                candidates = gr.Radio([], label="Candidates, best first (pick one to see it)", elem_id="dgemma-candidates", visible=False)
                 stats = gr.HTML(elem_id="dgemma-stats")
-                use = gr.Button("Copy this result into the editor", size="sm")
+                use = gr.Button("Copy this result into the editor", size="sm", visible=False)
         gr.Markdown("## Watch the denoising\nDuring a fill the canvas shows each pass live; afterwards the slider steps through every pass.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
@@ -203,7 +203,8 @@ class Handlers:
         p = self.page
         empty = '<div class="dg-empty">No result yet.</div>'
         return {
-            p.badge: "", p.result: empty, p.issues: "", p.candidates: gr.Radio(choices=[], value=None), p.stats: "",
+            p.badge: "", p.result: empty, p.issues: "", p.candidates: gr.Radio(choices=[], value=None, visible=False), p.stats: "",
+            p.use: gr.Button(visible=False), p.canvas: '<div class="dg-empty">No fill to show.</div>',
             p.slider: gr.Slider(0, 1, value=0, interactive=False), p.plot: "", p.state: None,
         }
 
@@ -217,7 +218,8 @@ class Handlers:
             p.badge: render.badge(c.report),
             p.result: render.filled_code(c.text, c.fill_spans, c.report),
             p.issues: render.issues(c.report),
-            p.candidates: gr.Radio(choices=choices, value=index),
+            p.candidates: gr.Radio(choices=choices, value=index, visible=True),
+            p.use: gr.Button(visible=True),
             p.stats: render.stats(result.stats, result.notes),
             p.canvas: render.canvas(c.trace[last], render.trace_caption(c.trace, last)),
             p.slider: gr.Slider(0, max(last, 1), value=last, step=1, interactive=True),

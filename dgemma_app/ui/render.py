@@ -196,40 +196,45 @@ def candidate_label(result: FillResult, index: int) -> str:
     return f"#{index + 1} · {c.rank_reason} · slots {', '.join(map(str, c.slots))}"
 
 
-def plot(trace: list[TracePass], current: int, width: int = 420, height: int = 170) -> str:
-    """Accepted gap tokens and mean entropy per pass as an inline SVG, with the slider's pass marked."""
+def plot(trace: list[TracePass], current: int, width: int = 420, height: int = 190) -> str:
+    """Accepted gap tokens and mean entropy per pass as an inline SVG, with the slider's pass marked.
+
+    A window's starting canvas (pass 0) has no prediction yet, so its entropy is left out."""
     if not trace:
         return ""
-    left, right, top, bottom = 34, 40, 12, 26
+    left, right, top, bottom = 34, 40, 30, 26
     w, h = width - left - right, height - top - bottom
     n = max(len(trace) - 1, 1)
-    accepted = [p.accepted for p in trace]
-    entropy = [p.mean_entropy for p in trace]
-    top_accepted = max(max(accepted), 1)
-    top_entropy = max(max(entropy), 1e-6)
+    top_accepted = max(max(p.accepted for p in trace), 1)
+    top_entropy = max(max(p.mean_entropy for p in trace), 1e-6)
 
     def x(i: int) -> float:
         return left + w * i / n
 
-    def line(values: list[float], scale: float, css: str) -> str:
-        points = " ".join(f"{x(i):.1f},{top + h - h * v / scale:.1f}" for i, v in enumerate(values))
-        return f'<polyline class="{css}" points="{points}"/>'
+    def y(value: float, scale: float) -> float:
+        return top + h - h * value / scale
 
-    windows = "".join(f'<line class="dg-plot-window" x1="{x(i):.1f}" x2="{x(i):.1f}" y1="{top}" y2="{top + h}"/>' for i, p in enumerate(trace) if p.step == 0 and i)
+    windows: dict[int, list[int]] = {}
+    for i, p in enumerate(trace):
+        windows.setdefault(p.window, []).append(i)
+    lines = []
+    for index in windows.values():
+        acc = " ".join(f"{x(i):.1f},{y(trace[i].accepted, top_accepted):.1f}" for i in index)
+        ent = " ".join(f"{x(i):.1f},{y(trace[i].mean_entropy, top_entropy):.1f}" for i in index if trace[i].step)
+        lines.append(f'<polyline class="dg-plot-acc-line" points="{acc}"/><polyline class="dg-plot-ent-line" points="{ent}"/>')
+    starts = "".join(f'<line class="dg-plot-window" x1="{x(i[0]):.1f}" x2="{x(i[0]):.1f}" y1="{top}" y2="{top + h}"/>' for i in list(windows.values())[1:])
     marker = f'<line class="dg-plot-now" x1="{x(current):.1f}" x2="{x(current):.1f}" y1="{top}" y2="{top + h}"/>'
     axes = (
         f'<line class="dg-plot-axis" x1="{left}" x2="{left + w}" y1="{top + h}" y2="{top + h}"/>'
         f'<text class="dg-plot-acc" x="{left - 4}" y="{top + 8}" text-anchor="end">{top_accepted}</text>'
         f'<text class="dg-plot-acc" x="{left - 4}" y="{top + h}" text-anchor="end">0</text>'
         f'<text class="dg-plot-ent" x="{left + w + 4}" y="{top + 8}">{top_entropy:.2f}</text>'
-        f'<text class="dg-plot-label" x="{left + w / 2:.0f}" y="{height - 4}" text-anchor="middle">pass (all windows, left to right)</text>'
-    )
-    key = (
-        f'<text class="dg-plot-acc" x="{left + 4}" y="{top + 10}">■ accepted tokens</text>'
-        f'<text class="dg-plot-ent" x="{left + 4}" y="{top + 24}">■ mean entropy (nats)</text>'
+        f'<text class="dg-plot-ent" x="{left + w + 4}" y="{top + h}">0</text>'
+        f'<text class="dg-plot-label" x="{left + w / 2:.0f}" y="{height - 6}" text-anchor="middle">pass (windows left to right, dashed lines between)</text>'
+        f'<text class="dg-plot-acc" x="{left}" y="14">■ accepted gap tokens</text>'
+        f'<text class="dg-plot-ent" x="{left + w}" y="14" text-anchor="end">■ mean entropy of the gap (nats)</text>'
     )
     return (
         f'<svg class="dg-plot" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        f'aria-label="accepted tokens and mean entropy per pass">{axes}{windows}'
-        f'{line(accepted, top_accepted, "dg-plot-acc-line")}{line(entropy, top_entropy, "dg-plot-ent-line")}{marker}{key}</svg>'
+        f'aria-label="accepted tokens and mean entropy per pass">{axes}{starts}{"".join(lines)}{marker}</svg>'
     )

@@ -1,0 +1,93 @@
+"""The page in a real Chromium (Debian's /usr/bin/chromium), driven by Playwright.
+
+Type code, insert a gap with Ctrl+I, fill with Ctrl+Enter, see the highlighted fill and the parse
+badge, step the pass slider back to the starting canvas, and trigger one bad input. Uses the
+embedded default model when it has been trained into models/, else the tiny test model. Saves
+screenshots to docs/screenshots/.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dgemma_app.model import DEFAULT_MODEL_DIR, load_model
+from dgemma_app.ui import Service, build_demo, launch
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+WAIT = 120_000  # ms; two busy cores
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def url(tiny_model_dir):
+    folder = DEFAULT_MODEL_DIR if (DEFAULT_MODEL_DIR / "config.json").is_file() else tiny_model_dir
+    service = Service(lambda: load_model(folder, device_map="cpu"), str(folder))
+    demo = build_demo(service)
+    yield launch(demo, port=None, block=False)
+    demo.close()
+
+
+@pytest.fixture()
+def page(url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        yield page
+        browser.close()
+
+
+def test_fill_slider_and_bad_input(page):
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", name="Fill gaps in code with a diffusion model")).to_be_visible()
+    expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)  # model loaded, defaults shown
+
+    editor = page.locator("#dgemma-editor .cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.type("def add(a, b):\n")  # the editor indents the next line itself
+    page.keyboard.type("return ")
+    page.keyboard.press("Control+I")
+    expect(editor).to_contain_text("return <FILL>")
+
+    page.get_by_text("Settings (defaults from").click()
+    passes = page.get_by_label("number input for Max passes")
+    passes.fill("12")
+    passes.press("Enter")
+    page.keyboard.press("Control+Enter")
+
+    status = page.locator("#dgemma-status")
+    expect(status).to_contain_text("Filled in", timeout=WAIT)
+    expect(page.locator("#dgemma-result .dg-fill").first).to_be_visible()
+    expect(page.locator("#dgemma-badge .dg-badge")).to_contain_text(re.compile("Parses|parse error"))
+    expect(page.locator("#dgemma-stats")).to_contain_text("tokens/pass")
+
+    canvas = page.locator("#dgemma-canvas pre.dg-canvas")
+    final = canvas.inner_html()
+    assert canvas.get_attribute("data-step") != "0"
+    slider = page.get_by_label("number input for Pass")
+    slider.fill("0")
+    slider.press("Enter")
+    expect(canvas).to_have_attribute("data-step", "0")
+    expect(page.locator("#dgemma-canvas .dg-caption")).to_contain_text("pass 0")
+    assert canvas.inner_html() != final
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "fill-and-slider.png"), full_page=True)
+
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("print('no gap here')")
+    page.get_by_role("button", name=re.compile("^Fill")).click()
+    expect(page.get_by_role("alert")).to_contain_text("No gaps found")
+    expect(editor).to_have_text("print('no gap here')")
+    page.locator("#dgemma-editor").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "bad-input.png"))
