@@ -11,6 +11,7 @@ import cProfile
 import functools
 import io
 import pstats
+import statistics
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--task", type=int, default=0, help="index into the set")
     parser.add_argument("--repeat", type=int, default=3, help="timed fills (averaged)")
     parser.add_argument("--top", type=int, default=15, help="cProfile rows")
+    parser.add_argument("--per-pass", action="store_true", help="list every pass")
     args = parser.parse_args()
     engine, settings, _ = load_engine(args)
     task = ev.load_set(args.set, args.data)[args.task]
@@ -116,12 +118,16 @@ def main() -> None:
     print(table(["stage", "ms/fill", "% of fill", "calls/fill"], rows))
     print(f"\nfill total {total * 1000:.1f} ms (mean of {args.repeat})"
           + ("" if ui is None else f"; UI rendering of all {len(result.trace)} trace passes, plot and code (outside the fill): {ui * 1000:.1f} ms"))
-    passes = len(watch.calls["decoder forward passes"]) // args.repeat
-    step_rows = [[k + 1] + [1000 * watch.calls[label][k] for label in
-                            ("decoder forward passes", "engine: clamp + per-pass record", "library: sampling, acceptance, stopping")]
-                 for k in range(passes)]
-    print("\nper pass of the first timed fill, ms:\n")
-    print(table(["pass", "decoder forward", "engine processor", "library sampling"], step_rows))
+    labels = ("decoder forward passes", "engine: clamp + per-pass record", "library: sampling, acceptance, stopping")
+    passes = len(watch.calls[labels[0]]) // args.repeat
+    per_pass = [[1000 * t for t in watch.calls[label][:passes]] for label in labels]  # the first timed fill
+    if args.per_pass:
+        print("\nper pass of the first timed fill, ms:\n")
+        print(table(["pass", "decoder forward", "engine processor", "library sampling"], [[k + 1, *(c[k] for c in per_pass)] for k in range(passes)]))
+    else:
+        print(f"\nper pass over the {passes} passes of the first timed fill, ms (--per-pass lists each):\n")
+        stats = (("first", lambda c: c[0]), ("mean", statistics.mean), ("p50", statistics.median), ("max", max))
+        print(table(["", "decoder forward", "engine processor", "library sampling"], [[name, *(f(c) for c in per_pass)] for name, f in stats]))
     print(f"\ncProfile of one fill, top {args.top} by own time:\n\n```\n{cprofile}\n```")
 
 
