@@ -15,11 +15,10 @@ parser = argparse.ArgumentParser(description="Fill gaps in code with a Diffusion
 add_serve_args(parser)
 args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
 
-if gr.NO_RELOAD:  # reload mode keeps the loaded model across edits
-    service = Service.from_args(args)
+service = Service.from_args(args)
 demo = build_demo(service)
 
-if __name__ == "__main__" and gr.NO_RELOAD:
+if __name__ == "__main__" and gr.NO_RELOAD:  # in reload mode, a re-run after an edit only swaps `demo`
     status = serve(args, service, demo)
     if status:
         sys.exit(status)

@@ -6,6 +6,7 @@ streaming, the parse check and the error paths are real.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 
 import pytest
@@ -113,3 +114,12 @@ def test_filled_code_marks_the_fill_that_breaks_parsing():
     assert html.count("dg-fill-bad") == 1 and html.count('class="dg-fill"') == 1
     assert '<span class="dg-ln">2</span>' in html and "dg-err" in html
     assert "new parse error" in render.badge(report)
+
+
+def test_mcp_without_the_mcp_package_says_how_to_install_it(capsys):
+    if importlib.util.find_spec("mcp") is not None:
+        pytest.skip("the mcp package is installed here")
+    parser = argparse.ArgumentParser()
+    add_serve_args(parser)
+    assert serve(parser.parse_args(["--mcp"])) == 2
+    assert 'pip install "gradio[mcp]' in capsys.readouterr().err

@@ -119,7 +119,7 @@ def build_demo(service: Service) -> gr.Blocks:
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 canvas = gr.HTML('<div class="dg-empty">The canvas appears here during a fill.</div>', elem_id="dgemma-canvas")
-                slider = gr.Slider(0, 1, value=0, step=1, label="Pass", interactive=False, elem_id="dgemma-pass")
+                slider = gr.Slider(0, 1, value=0, step=1, label="Pass", info="every pass of every window, in order", interactive=False, elem_id="dgemma-pass")
             with gr.Column(scale=2, min_width=320):
                 plot = gr.HTML(elem_id="dgemma-plot")
         with gr.Accordion("How it works", open=True, elem_id="dgemma-how"):
@@ -193,7 +193,7 @@ class Handlers:
     def _live(self, update: Progress, clear: bool) -> dict:
         p = self.page
         out = self._cleared() if clear else {}
-        out[p.status] = render.message(f"Filling… {update.passes} passes, {update.seconds:.1f} s", "busy")
+        out[p.status] = render.message(f"Filling… pass {update.passes}, {update.seconds:.1f} s", "busy")
         if update.latest is not None:
             step = update.latest
             out[p.canvas] = render.canvas(step, f"Live · window {step.window + 1} · pass {step.step}")

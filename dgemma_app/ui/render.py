@@ -16,7 +16,7 @@ CONFIDENCE_STEPS = (0.2, 0.4, 0.6, 0.8)  # accepted tokens are coloured in five 
 
 def message(text: str, kind: str = "info") -> str:
     """A status line: kind is info, busy, ok or error."""
-    icon = {"info": "ℹ", "busy": "⏳", "ok": "✓", "error": "⚠"}[kind]
+    icon = {"info": "ℹ", "busy": "", "ok": "✓", "error": "⚠"}[kind]  # busy: a CSS spinner
     role = ' role="alert"' if kind == "error" else ' role="status"'
     return f'<div class="dg-msg dg-msg-{kind}"{role}><span class="dg-icon">{icon}</span> {escape(text)}</div>'
 
