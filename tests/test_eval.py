@@ -104,3 +104,8 @@ def test_missing_data_is_one_line_error(tmp_path, capsys):
 @pytest.mark.parametrize("values,expected", [([], 0.0), ([1.0], 1.0), ([float(i) for i in range(1, 21)], 19.0)])
 def test_percentile_nearest_rank(values, expected):
     assert ev.percentile(values, 95) == expected
+
+
+def test_missing_heldout_split_is_a_clear_error(tmp_path):
+    with pytest.raises(ev.EvalError, match="held-out split"):
+        ev.heldout_files(tmp_path)
