@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("tokenizer", help="train the byte-level BPE tokenizer and encode both splits")
     p.add_argument("--corpus", type=Path, default=RUNS / "corpus")
     p.add_argument("--out", type=Path, default=RUNS / "tokenizer")
-    p.add_argument("--vocab-size", type=int, default=1024)
+    p.add_argument("--vocab-size", type=int, default=512)
     p.set_defaults(func=cmd_tokenizer)
 
     p = sub.add_parser("train", help="train (or --resume) a model; checkpoints go to runs/<name>/")
