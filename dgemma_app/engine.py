@@ -70,8 +70,12 @@ class FillSettings:
         for name, value, low, high in checks:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
                 raise SettingsError(f"{name} must be a number between {low} and {high}.")
+            if isinstance(low, int) and isinstance(high, int) and not float(value).is_integer():
+                raise SettingsError(f"{name} is {value}; it must be a whole number between {low} and {high}.")
             if not low <= value <= high:
                 raise SettingsError(f"{name} is {value}; it must be between {low} and {high}.")
+        for name in ("max_passes", "stability_threshold", "seed", "candidates", "slot_budget"):
+            setattr(self, name, int(getattr(self, name)))  # 12.0 from a slider is 12
         if self.t_max <= self.t_min:
             raise SettingsError(f"t_max ({self.t_max}) must be above t_min ({self.t_min}).")
 

@@ -17,7 +17,8 @@ MAX_MARKERS = 256
 MAX_FILL_SIZE = 4096
 
 FILL_MARKER = "<FILL>"
-_MARKER_RE = re.compile(r"<FILL(?::([^>\n]*))?>|<EDIT>|</EDIT>")
+# `[^<>\n]` stops a size at the next tag, so runs of unclosed `<FILL:` scan in linear time.
+_MARKER_RE = re.compile(r"<FILL(?::([^<>\n]*))?>|<EDIT>|</EDIT>")
 
 
 class MarkerError(ValueError):
@@ -56,7 +57,11 @@ def check_text(text: str, max_bytes: int = MAX_INPUT_BYTES) -> None:
     """Reject input no model should see: empty, binary, or over the size limit."""
     if not text.strip():
         raise MarkerError("The input is empty; paste some code and mark a gap with <FILL>.")
-    size = len(text.encode("utf-8", errors="surrogatepass"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as err:
+        line, column = _line_col(text, err.start)
+        raise MarkerError(f"The input has an invalid character (a lone surrogate) at line {line}, column {column}; remove it.") from None
     if size > max_bytes:
         raise MarkerError(f"The input is {size:,} bytes, over the limit of {max_bytes:,} bytes; fill a smaller part of the file.")
     if "\x00" in text or sum(ch < " " and ch not in "\t\n\r\f\v" for ch in text[:65536]) > 8:
