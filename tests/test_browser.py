@@ -8,6 +8,7 @@ screenshots to docs/screenshots/.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -24,24 +25,30 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 
 
 @pytest.fixture(scope="module")
-def url(tiny_model_dir):
+def app(tiny_model_dir):
     folder = DEFAULT_MODEL_DIR if (DEFAULT_MODEL_DIR / "config.json").is_file() else tiny_model_dir
     service = Service(lambda: load_model(folder, device_map="cpu"), str(folder))
     demo = build_demo(service)
-    yield launch(demo, port=None, block=False)
+    yield launch(demo, port=None, block=False), service
     demo.close()
 
 
-@pytest.fixture()
-def page(url):
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture()
+def page(app, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app[0])
+    yield page
+    page.close()
 
 
 def test_fill_slider_and_bad_input(page):
@@ -72,6 +79,7 @@ def test_fill_slider_and_bad_input(page):
     expect(page.locator("#dgemma-stats")).to_contain_text("tokens/pass")
 
     canvas = page.locator("#dgemma-canvas pre.dg-canvas")
+    expect(canvas.locator(".dg-tok").first).to_have_attribute("title", re.compile("confidence .* entropy"))
     final = canvas.inner_html()
     assert canvas.get_attribute("data-step") != "0"
     slider = page.get_by_label("number input for Pass")
@@ -91,3 +99,21 @@ def test_fill_slider_and_bad_input(page):
     expect(editor).to_have_text("print('no gap here')")
     page.locator("#dgemma-editor").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "bad-input.png"))
+
+
+def test_closing_the_tab_mid_fill_stops_the_model(app, page):
+    from playwright.sync_api import expect
+
+    _, service = app
+    expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
+    page.locator("#dgemma-editor .cm-content").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("import os\nx = <FILL:2000>")  # over a hundred windows: far longer than this test waits
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#dgemma-canvas .dg-caption")).to_contain_text("Live", timeout=WAIT)
+    assert service.running == 1
+    page.close()
+    deadline = time.monotonic() + 60
+    while service.running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert service.running == 0

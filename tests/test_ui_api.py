@@ -11,6 +11,7 @@ import time
 
 import pytest
 from gradio_client import Client
+from gradio_client.utils import QueueError
 
 from dgemma_app.cli import add_serve_args
 from dgemma_app.syntax import ParseIssue, ParseReport
@@ -123,3 +124,20 @@ def test_mcp_without_the_mcp_package_says_how_to_install_it(capsys):
     add_serve_args(parser)
     assert serve(parser.parse_args(["--mcp"])) == 2
     assert 'pip install "gradio[mcp]' in capsys.readouterr().err
+
+
+def test_a_full_queue_tells_the_client_it_is_busy(tiny_loaded):
+    service = Service(lambda: tiny_loaded, "tiny test model")
+    demo = build_demo(service)
+    client = Client(launch(demo, port=None, concurrency=1, queue_size=1, block=False), verbose=False)
+    long = dict(text="x = <FILL:2000>\n", language="python", max_passes=64, confidence_threshold=1e-9, api_name="/fill")
+    try:
+        running, waiting = client.submit(**long), client.submit(**long)
+        while not running.outputs():  # the first is being served, the second waits in the queue
+            time.sleep(0.05)
+        with pytest.raises(QueueError, match="Queue is full"):
+            client.submit(**long).result(timeout=60)
+        waiting.cancel()
+        running.cancel()
+    finally:
+        demo.close()

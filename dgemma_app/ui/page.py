@@ -138,7 +138,7 @@ def wire(page: Page, handlers: "Handlers") -> None:
         handlers.fill, [page.editor, page.language, *knobs], outputs,
         concurrency_id="model", api_visibility="undocumented", api_name="page_fill", show_progress="hidden",
     )
-    page.stop.click(None, cancels=[run])
+    page.stop.click(handlers.stopped, None, [page.status], cancels=[run], api_visibility="private", queue=False)
     page.insert.click(None, [page.editor], [page.editor], js="(code) => window.dgemma.insertGap(code)")
     page.language.change(handlers.editor_mode, [page.language, page.editor], [page.editor], api_visibility="private", queue=False)
     page.slider.change(handlers.show_pass, [page.slider, page.state, page.candidates], [page.canvas, page.plot], api_visibility="private", queue=False, show_progress="hidden")
@@ -189,6 +189,9 @@ class Handlers:
         except Exception:
             log.exception("fill failed")
             yield {p.status: render.message(MODEL_ERROR, "error"), **self._cleared()}
+
+    def stopped(self) -> str:
+        return render.message("Stopped; the model was told to stop at its next pass.", "info")
 
     def _live(self, update: Progress, clear: bool) -> dict:
         p = self.page
