@@ -16,6 +16,7 @@ from gradio_client.utils import QueueError
 from dgemma_app.cli import add_serve_args
 from dgemma_app.syntax import ParseIssue, ParseReport
 from dgemma_app.ui import Service, build_demo, launch, render, serve
+from dgemma_app.ui.examples import EXAMPLES
 
 CODE = "def add(a, b):\n    return <FILL:24>\n"
 FAST = {"max_passes": 6, "seed": 1}
@@ -141,3 +142,11 @@ def test_a_full_queue_tells_the_client_it_is_busy(tiny_loaded):
         running.cancel()
     finally:
         demo.close()
+
+
+@pytest.mark.parametrize(("label", "language", "text"), EXAMPLES, ids=[e[0] for e in EXAMPLES])
+def test_every_example_fills(server, label, language, text):
+    client, _ = server
+    _, report, _, details = client.predict(text=text, language=language, max_passes=2, api_name="/fill")
+    assert report["status"] == "done", report
+    assert report["checked"] == (language != "text") and details["language"] == language
