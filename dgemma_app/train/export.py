@@ -51,7 +51,9 @@ def generation_config(s: SamplerSettings):
 def model_card(meta: dict, state: dict, n_params: int, corpus_stats: dict | None, sampler: SamplerSettings) -> str:
     """The model folder's README.md: what it was trained on, how long, and how it scored."""
     shape, obj, loop = meta["shape"], meta["objective"], meta.get("loop", {})
-    last = state["history"][-1] if state["history"] else {}
+    last = state["history"][-1] if state["history"] else None
+    latest = (f"Latest (step {last['step']}): n0.1 {last['n0.1']:.3f}, n0.9 {last['n0.9']:.3f}." if last
+              else "No validation yet at this checkpoint.")
     corpus = (f"{corpus_stats['files']:,} files, {corpus_stats['chars']:,} characters "
               f"({corpus_stats['val_files']} files held out for validation, {corpus_stats['prose_files']} prose files)"
               if corpus_stats else "see `runs/corpus/stats.json`")
@@ -94,7 +96,7 @@ means the model uses the surrounding tokens.
 |---|---|---|---|---|
 {history}
 
-Latest: n0.1 {last.get('n0.1', float('nan')):.3f}, n0.9 {last.get('n0.9', float('nan')):.3f}.
+{latest}
 HumanEval-Infilling figures: run `python -m dgemma_app.eval` (see the project README).
 
 ## Decoding defaults (`generation_config.json`)
