@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dgemma_app import gaps
-from dgemma_app.engine import FillCancelled, FillResult, FillSettings
+from dgemma_app.engine import FillCancelled, FillResult, FillSettings, SettingsError
 from dgemma_app.gaps import Edit, Gap, Known, MarkerError, parse_markers, stitch, without_gaps
 
 CASES: Counter = Counter()  # outcome counts, printed at the end of the module
@@ -41,13 +41,13 @@ FRAGMENTS = [
     "    return ", " = ", "#",
 ]
 HOSTILE = ["<FILL:", "<EDIT>", "</EDIT>", "<FILL:0>", "<FILL:-1>", "<FILL:4097>", "<FILL:x>", "<FILL:99999999999999999999>", "<EDIT/>", "\x00", "\x1b", "\x7f", "\ud800", "\udfff"]
-any_char = st.characters() | st.characters(categories=["Cs"])  # lone surrogates too
+any_char = st.characters()  # every code point but lone surrogates, which come from HOSTILE
 pieces = st.lists(
     st.one_of(st.sampled_from(FRAGMENTS), st.sampled_from(FRAGMENTS), st.sampled_from(FRAGMENTS), st.sampled_from(HOSTILE), st.text(any_char, max_size=8)),
     max_size=16,
 ).map("".join)
-random_text = st.one_of(  # mostly with at least one well-formed marker somewhere
-    pieces, st.tuples(pieces, st.sampled_from(["<FILL>", "<FILL:7>", "<EDIT>b</EDIT>"]), pieces).map("".join)
+random_text = st.one_of(  # mostly with at least one well-formed marker (hypothesis favours the first branch)
+    st.tuples(pieces, st.sampled_from(["<FILL>", "<FILL:7>", "<EDIT>b</EDIT>"]), pieces).map("".join), pieces
 )
 
 
@@ -71,7 +71,7 @@ def test_parser_returns_segments_or_marker_error(text, max_markers, max_bytes):
     CASES["parser: segments"] += 1
     markers = [s for s in segments if not isinstance(s, Known)]
     assert markers and len(markers) <= max_markers
-    assert len(text.encode("utf-8", "surrogatepass")) <= max_bytes
+    assert len(text.encode("utf-8")) <= max_bytes  # also: no lone surrogate got through
     assert not any(isinstance(a, Known) and isinstance(b, Known) for a, b in zip(segments, segments[1:]))
     for gap in (s for s in markers if isinstance(s, Gap)):
         assert gap.size is None or 1 <= gap.size <= gaps.MAX_FILL_SIZE
@@ -87,7 +87,7 @@ def test_parser_returns_segments_or_marker_error(text, max_markers, max_bytes):
 
 # ----------------------------------------------------------------------------- parser: round trip
 
-plain_char = st.characters(codec=None, exclude_categories=["Cc"], exclude_characters="<") | st.sampled_from("\n\t")
+plain_char = st.characters(codec=None, exclude_categories=["Cc", "Cs"], exclude_characters="<") | st.sampled_from("\n\t")
 known_piece = st.text(plain_char, min_size=1, max_size=10).map(lambda s: ("known", s))
 gap_piece = st.one_of(st.none(), st.integers(1, gaps.MAX_FILL_SIZE)).map(lambda n: ("gap", n))
 edit_piece = st.text(plain_char, max_size=10).map(lambda s: ("edit", s))
@@ -167,45 +167,44 @@ def test_many_markers_in_a_mebibyte_parse_quickly():
     CASES["parser: sizes"] += 1
 
 
-@pytest.mark.xfail(strict=True, reason="bug in gaps._MARKER_RE: `<FILL:` repeated without `>` backtracks quadratically")
 def test_unclosed_size_markers_parse_in_linear_time():
-    """3,000 x '<FILL:' is 18 KB; a linear parser takes milliseconds, the quadratic one seconds
-    (and about an hour for 1 MiB, which the input limit allows)."""
+    """Runs of `<FILL:` without `>` once backtracked quadratically: 96 KB took 30 s, and 1 MiB (under
+    the input limit) would have taken about an hour. Now a full mebibyte of them takes milliseconds."""
+    text = "<FILL:" * (gaps.MAX_INPUT_BYTES // 6 - 2) + "\n<FILL>"
     started = time.perf_counter()
-    with pytest.raises(MarkerError):
-        parse_markers("<FILL:" * 3000 + "\n<FILL>")
-    assert time.perf_counter() - started < 1.0
+    assert len(parse_markers(text)) == 2  # the unclosed ones are plain text
+    assert time.perf_counter() - started < 2.0
+    CASES["parser: sizes"] += 1
 
 
 # ----------------------------------------------------------------------------- engine
 
-# Lone surrogates are left out here (see the xfail test below); everything else goes in.
-engine_char = st.characters(codec=None, exclude_categories=["Cs"])
+engine_char = st.characters()  # lone surrogates come from ENGINE_HOSTILE
 ENGINE_FRAGMENTS = [
     "<FILL>", "<FILL:1>", "<FILL:3>", "<EDIT>x = 1</EDIT>", "<EDIT></EDIT>", "def f():\n", "    return ", "\n",
     "\u00e9", "\U0001f469\u200d\U0001f467", "\u202e", "\t", "\r\n",
 ]
-ENGINE_HOSTILE = ["<FILL:0>", "<FILL:5000>", "<EDIT>", "</EDIT>", "\x00"]
-engine_pieces = st.lists(
-    st.one_of(st.sampled_from(ENGINE_FRAGMENTS), st.sampled_from(ENGINE_FRAGMENTS), st.sampled_from(ENGINE_HOSTILE), st.text(engine_char, max_size=6)),
-    max_size=6,
+ENGINE_HOSTILE = ["<FILL:0>", "<FILL:5000>", "<EDIT>", "</EDIT>", "\x00", "\ud800"]
+clean_pieces = st.lists(st.one_of(st.sampled_from(ENGINE_FRAGMENTS), st.text(engine_char, max_size=6)), max_size=5).map("".join)
+hostile_pieces = st.lists(
+    st.one_of(st.sampled_from(ENGINE_FRAGMENTS), st.sampled_from(ENGINE_HOSTILE), st.text(engine_char, max_size=6)), max_size=6
 ).map("".join)
-engine_text = st.one_of(
-    engine_pieces, st.tuples(engine_pieces, st.sampled_from(["<FILL>", "<FILL:2>", "<EDIT>y</EDIT>"]), engine_pieces).map("".join)
+engine_text = st.one_of(  # hypothesis favours the first branch: mostly well-formed, often hostile
+    st.tuples(clean_pieces, st.sampled_from(["<FILL>", "<FILL:2>", "<EDIT>y</EDIT>"]), clean_pieces).map("".join), hostile_pieces
 )
 
 
 NAN, INF = float("nan"), float("inf")
 KNOBS = {  # name: (cheap in-range values, values out of range or of the wrong type)
-    "max_passes": (st.integers(1, 3), [0, -1, 1025, 10**12, None, "3", NAN, True]),
+    "max_passes": (st.integers(1, 3) | st.just(2.0), [0, -1, 1025, 10**12, None, "3", NAN, True, 1.5]),
     "entropy_bound": (st.floats(1e-6, 1000.0), [0.0, -0.1, 1e9, NAN, INF, -INF, "0.1", None]),
     "t_max": (st.floats(0.5, 10.0), [0.0, 11.0, NAN, INF, None]),
     "t_min": (st.floats(1e-3, 0.49), [-1.0, 0.0, NAN, None, 0.6]),
-    "stability_threshold": (st.integers(0, 64), [-1, 65, None, False]),
+    "stability_threshold": (st.integers(0, 64), [-1, 65, None, False, 0.5]),
     "confidence_threshold": (st.floats(1e-9, 100.0), [0.0, -1.0, NAN, 1e300]),
-    "seed": (st.integers(0, 2**31 - 1), [-1, 2**31, 2**64, None]),
-    "candidates": (st.integers(1, 2), [0, 17, -3, None]),
-    "slot_budget": (st.integers(1, 8), [0, 4097, -8, None]),
+    "seed": (st.integers(0, 2**31 - 1), [-1, 2**31, 2**64, None, 1.5]),
+    "candidates": (st.integers(1, 2) | st.just(1.0), [0, 17, -3, None, 1.5]),
+    "slot_budget": (st.integers(1, 8) | st.just(4.0), [0, 4097, -8, None, 2.5]),
     "edit_strength": (st.floats(0.0, 1.0), [-0.01, 1.01, NAN, INF, None]),
     "left_to_right": (st.booleans(), []),
 }
@@ -213,9 +212,9 @@ KNOBS = {  # name: (cheap in-range values, values out of range or of the wrong t
 
 @st.composite
 def setting_values(draw) -> dict:
-    """Every knob in range (half the cases), or one or two of them out of range."""
+    """Every knob in range (two cases in three), or one or two of them out of range."""
     values = {name: draw(cheap) for name, (cheap, _) in KNOBS.items()}
-    if draw(st.booleans()):
+    if draw(st.integers(0, 2)) == 2:  # hypothesis favours 0, the in-range case
         for name in draw(st.lists(st.sampled_from([n for n, (_, bad) in KNOBS.items() if bad]), min_size=1, max_size=2)):
             values[name] = draw(st.sampled_from(KNOBS[name][1]))
     return values
@@ -236,7 +235,7 @@ def known_spans_kept(text: str, result: FillResult) -> None:
         assert [candidate.text[a:b] for a, b in candidate.fill_spans] == candidate.fills
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=30)
 @given(text=engine_text, values=setting_values(), language=languages)
 def test_engine_returns_result_or_clear_error(engine, text, values, language):
     try:
@@ -254,11 +253,11 @@ def test_engine_returns_result_or_clear_error(engine, text, values, language):
     assert 1 <= len(result.candidates) <= values["candidates"]
 
 
-@settings(FUZZ, max_examples=15)
+@settings(FUZZ, max_examples=10)
 @given(
-    prefix=st.text(engine_char.filter(lambda c: c != "<"), max_size=20),
-    suffix=st.text(engine_char.filter(lambda c: c != "<"), max_size=20),
-    size=st.integers(1, 20),
+    prefix=st.text(st.characters(exclude_characters="<"), max_size=20),
+    suffix=st.text(st.characters(exclude_characters="<"), max_size=20),
+    size=st.integers(1, 12),
     edit=st.booleans(),
 )
 def test_engine_keeps_known_text_exactly(engine, tiny_loaded, prefix, suffix, size, edit):
@@ -297,20 +296,21 @@ def test_cancel_stops_the_fill_and_the_engine_keeps_serving(engine, tiny_loaded)
     CASES["engine: cancel"] += 1
 
 
-@pytest.mark.xfail(strict=True, reason="bug in FillSettings.validate: floats pass for integer settings, then TypeError deep in torch")
 @pytest.mark.parametrize("name", ["candidates", "slot_budget", "stability_threshold", "seed", "max_passes"])
 def test_fractional_integer_settings_are_settings_errors(engine, tiny_loaded, name):
+    """Found by this file: 1.5 used to pass validation and fail deep in torch with a TypeError."""
     values = FillSettings.from_model(tiny_loaded, max_passes=2)
     setattr(values, name, 1.5)
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(SettingsError, match="whole number"):
         engine.fill("x = <FILL>\n", "python", values)
-    assert type(info.value).__name__ == "SettingsError", f"{type(info.value).__name__}: {info.value}"
+    CASES["engine: SettingsError"] += 1
 
 
-@pytest.mark.xfail(strict=True, reason="bug in gaps.check_text: a lone surrogate (JSON '\\ud800' via the API) reaches the tokenizer: TypeError")
 def test_lone_surrogate_is_a_clear_error(engine, tiny_loaded):
-    with pytest.raises(MarkerError):
+    """Found by this file: a JSON '\\ud800' from the API used to reach the tokenizer (TypeError)."""
+    with pytest.raises(MarkerError, match="lone surrogate"):
         engine.fill("x = '\ud800' + <FILL:2>\n", "python", FillSettings.from_model(tiny_loaded, max_passes=1))
+    CASES["engine: MarkerError"] += 1
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -71,14 +71,6 @@ def subprocess_env(**extra: str) -> dict:
     return env
 
 
-def run_cli(args: list[str], env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dgemma_app", *args],
-        cwd=ROOT, env=env or subprocess_env(), stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=timeout,
-    )
-
-
 def copy_checkpoint(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
@@ -110,7 +102,6 @@ HUB_SCRIPT = r"""
 import json, os, sys
 from pathlib import Path
 from dgemma_app.model import load_model, ModelLoadError
-from dgemma_app.engine import Engine, FillSettings
 out = {}
 loaded = load_model(sys.argv[1], device_map="cpu")
 out["source"] = loaded.source
@@ -137,25 +128,49 @@ class EvilConfig(PretrainedConfig):
 """
 
 
-def test_hub_id_from_offline_cache_layout_and_remote_code_stays_off(tmp_path, tiny_model_dir):
-    """By hub id from a `hf download`-shaped cache with HF_HUB_OFFLINE=1, in a clean process."""
+@pytest.fixture(scope="module")
+def gpt2_dir(tmp_path_factory) -> Path:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    folder = tmp_path_factory.mktemp("gpt2")
+    config = GPT2Config(n_layer=1, n_embd=8, n_head=1, vocab_size=50, n_positions=16, bos_token_id=0, eos_token_id=0)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def subprocesses(tmp_path_factory, tiny_model_dir, gpt2_dir):
+    """The two clean-process checks, started together (each pays the torch import once):
+    loading by hub id from an offline cache, and the CLI failing to load a wrong architecture."""
+    tmp_path = tmp_path_factory.mktemp("hub")
     home = tmp_path / "hf"
     make_hub_cache(home / "hub", HUB_ID, tiny_model_dir)
     remote = tmp_path / "remote"
     remote.mkdir()
     (remote / "config.json").write_text(json.dumps({"model_type": "evil_remote", "auto_map": {"AutoConfig": "evil.EvilConfig"}}))
     (remote / "evil.py").write_text(REMOTE_CODE)
-    sentinel = tmp_path / "sentinel"
     env = subprocess_env(
         HF_HOME=str(home), HF_HUB_CACHE=str(home / "hub"), HF_HUB_OFFLINE="1",
-        REMOTE_DIR=str(remote), SENTINEL=str(sentinel),
+        REMOTE_DIR=str(remote), SENTINEL=str(tmp_path / "sentinel"),
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", HUB_SCRIPT, HUB_ID], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    source = tmp_path / "a.py"
+    source.write_text("x = <FILL>\n")
+    started = {
+        "hub": subprocess.Popen([sys.executable, "-c", HUB_SCRIPT, HUB_ID], cwd=tmp_path, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+        # the model from DGEMMA_MODEL: the environment path of the CLI too
+        "cli": subprocess.Popen([sys.executable, "-m", "dgemma_app", "fill", str(source)], cwd=ROOT,
+                                env=subprocess_env(DGEMMA_MODEL=str(gpt2_dir)), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+    }
+    return {name: (proc, *proc.communicate(timeout=180)) for name, proc in started.items()}
+
+
+def test_hub_id_from_offline_cache_layout_and_remote_code_stays_off(subprocesses):
+    """By hub id from a `hf download`-shaped cache with HF_HUB_OFFLINE=1, in a clean process."""
+    proc, stdout, stderr = subprocesses["hub"]
+    assert proc.returncode == 0, stderr[-3000:]
+    out = json.loads(stdout.strip().splitlines()[-1])
     # Loaded from the snapshot folder the refs/main revision points at.
     assert out["source"] == HUB_ID and out["canvas"] == 16
     assert out["vocab"] == out["model_vocab"]  # the checkpoint's own tokenizer, not a fallback
@@ -168,6 +183,15 @@ def test_hub_id_from_offline_cache_layout_and_remote_code_stays_off(tmp_path, ti
     # Only when the operator asks does it run (and the model is still refused: not DiffusionGemma).
     assert out["remote_trusted_ran_code"] is True
     assert "'evil_remote' model, not DiffusionGemma" in out["remote_trusted"]
+
+
+def test_cli_load_failure_is_one_line(subprocesses):
+    proc, stdout, stderr = subprocesses["cli"]
+    assert proc.returncode == 2, stderr
+    assert stdout == "" and "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("dgemma_app: Model ") and "not DiffusionGemma" in lines[0]
 
 
 # ----------------------------------------------------------------------------- failures: one sentence
@@ -191,16 +215,6 @@ def test_folder_without_config(tmp_path):
 def test_unreadable_config(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     assert "unreadable config.json" in expect_load_error(tmp_path)
-
-
-@pytest.fixture(scope="module")
-def gpt2_dir(tmp_path_factory) -> Path:
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    folder = tmp_path_factory.mktemp("gpt2")
-    config = GPT2Config(n_layer=1, n_embd=8, n_head=1, vocab_size=50, n_positions=16, bos_token_id=0, eos_token_id=0)
-    GPT2LMHeadModel(config).save_pretrained(folder)
-    return folder
 
 
 def test_wrong_architecture(gpt2_dir):
@@ -302,34 +316,6 @@ def test_env_defaults_reach_the_loader(monkeypatch, tiny_model_dir):
     loaded = cli.load_from_args(args)
     assert loaded.source == str(tiny_model_dir)
     assert Engine(loaded).fill("x = <FILL:2>\n", "python", FillSettings.from_model(loaded, max_passes=1)).text.startswith("x = ")
-
-
-# ----------------------------------------------------------------------------- through the CLI
-
-
-def test_cli_load_failures_are_one_line(tmp_path, gpt2_dir):
-    source = tmp_path / "a.py"
-    source.write_text("x = <FILL>\n")
-    cases = {
-        # one subprocess (each pays the torch import); the in-process tests above cover the other kinds
-        "wrong architecture, from DGEMMA_MODEL": ([], {"DGEMMA_MODEL": str(gpt2_dir)}, "not DiffusionGemma"),
-    }
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "dgemma_app", "fill", str(source), *flags],
-            cwd=ROOT, env=subprocess_env(**env), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for name, (flags, env, _) in cases.items()
-    }
-    for name, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=120)
-        assert proc.returncode == 2, (name, stderr)
-        assert stdout == "", name
-        lines = [line for line in stderr.splitlines() if line.strip()]
-        assert len(lines) == 1, (name, stderr)
-        assert lines[0].startswith("dgemma_app: ") and cases[name][2] in lines[0], (name, stderr)
-        assert "Traceback" not in stderr
 
 
 @pytest.mark.xfail(strict=True, reason="bug in cli._env: DGEMMA_MAX_INPUT_BYTES=1MiB raises ValueError (a traceback, exit 1)")
