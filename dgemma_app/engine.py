@@ -206,10 +206,20 @@ def entropy_bound_accept(entropy: torch.Tensor, bound: float) -> torch.Tensor:
     return torch.zeros_like(keep).scatter(-1, order, keep)
 
 
-def clamp_scores(scores: torch.Tensor, known: torch.Tensor, known_ids: torch.Tensor, banned: torch.Tensor) -> torch.Tensor:
-    """Known positions may only be their token; free positions may never be a banned special token."""
-    # scores [B, C, V]; known [B, C] bool; known_ids [B, C]; banned [V] bool
+def clamp_scores(
+    scores: torch.Tensor,
+    known: torch.Tensor,
+    known_ids: torch.Tensor,
+    banned: torch.Tensor,
+    must_fill: torch.Tensor | None = None,
+    null_id: int | None = None,
+) -> torch.Tensor:
+    """Known positions may only be their token; free positions may never be a banned special token; a
+    gap's first slot may not be the `<null>` filler (a marked gap holds at least one token)."""
+    # scores [B, C, V]; known [B, C] bool; known_ids [B, C]; banned [V] bool; must_fill [B, C] bool
     free = scores.masked_fill(banned, NEG_INF)
+    if must_fill is not None and null_id is not None:
+        free[..., null_id] = free[..., null_id].masked_fill(must_fill, NEG_INF)
     forced = torch.full_like(scores, NEG_INF).scatter(-1, known_ids.unsqueeze(-1), 0.0)
     return torch.where(known.unsqueeze(-1), forced, free)
 
@@ -238,6 +248,7 @@ class _Row:
     filled: list[bool]
     owner: list[int]  # marker index for slots, -1 for known tokens
     starts: list[int]  # starting token of each slot (noise is drawn later), -1 = noise
+    must_fill: list[bool]  # first slot of a gap: never the filler
     slots: list[int]  # slot count per marker
     passes: int = 0
     trace: list[TracePass] = field(default_factory=list)
@@ -280,7 +291,7 @@ def _build_rows(segments: list[Segment], loaded: LoadedModel, settings: FillSett
     rows = []
     for r in range(settings.candidates):
         counts = _slot_counts(segments, loaded, settings, r, edit_lengths)
-        row = _Row([], [], [], [], [], counts)
+        row = _Row([], [], [], [], [], [], counts)
         if tokenizer.bos_token_id is not None:
             _append_known(row, [tokenizer.bos_token_id])
         marker = 0
@@ -298,6 +309,7 @@ def _build_rows(segments: list[Segment], loaded: LoadedModel, settings: FillSett
                 row.filled += [False] * len(starts)
                 row.owner += [marker] * len(starts)
                 row.starts += starts
+                row.must_fill += [isinstance(segment, Gap)] + [False] * (len(starts) - 1)
             marker += 1
         rows.append(row)
     return rows
@@ -309,6 +321,7 @@ def _append_known(row: _Row, ids: list[int]) -> None:
     row.filled += [True] * len(ids)
     row.owner += [-1] * len(ids)
     row.starts += ids
+    row.must_fill += [False] * len(ids)
 
 
 def _slot_starts(segment, old_ids, count, settings, loaded, generator) -> list[int]:
@@ -330,8 +343,9 @@ class _PassRecorder(LogitsProcessor):
     It sees the raw scores, so it applies the same temperature the library will apply next to compute
     exactly the entropies the sampler and the stopping rule will see."""
 
-    def __init__(self, known, known_ids, banned, settings, on_pass, cancel):
+    def __init__(self, known, known_ids, banned, must_fill, null_id, settings, on_pass, cancel):
         self.known, self.known_ids, self.banned = known, known_ids, banned
+        self.must_fill, self.null_id = must_fill, null_id
         self.settings = settings
         self.on_pass = on_pass
         self.cancel = cancel
@@ -342,7 +356,7 @@ class _PassRecorder(LogitsProcessor):
     def __call__(self, input_ids, scores, cur_step):
         if self.cancel is not None and self.cancel.is_set():
             raise FillCancelled("The fill was cancelled.")
-        scores = clamp_scores(scores, self.known, self.known_ids, self.banned)
+        scores = clamp_scores(scores, self.known, self.known_ids, self.banned, self.must_fill, self.null_id)
         scaled = scores / temperature_at(cur_step, self.settings)
         log_probs = torch.log_softmax(scaled, dim=-1)  # [B, C, V]
         top_log_prob, draft = log_probs.max(dim=-1)  # [B, C]
@@ -445,7 +459,7 @@ class Engine:
         loaded, canvas = self.loaded, self.loaded.canvas_length
         null, pad_id = loaded.null_id, loaded.tokenizer.pad_token_id or 0
         limit = max(1, loaded.max_context - canvas)
-        prefixes, starts, known, seeds = [], [], [], []
+        prefixes, starts, known, seeds, must_fill = [], [], [], [], []
         for row in rows:
             w = row.next_window()
             prefix = [t for t, s in zip(row.ids[:w], row.is_slot[:w]) if not (s and t == null)]
@@ -460,6 +474,7 @@ class Engine:
             # With a filler token the end of the text is clamped to it (as in training); without one those
             # positions run free and are thrown away.
             known.append([not s for s in row.is_slot[w:end]] + [null is not None] * outside)
+            must_fill.append(row.must_fill[w:end] + [False] * outside)
             seeds.append(row.starts[w:end] + ([null] * outside if null is not None else [-1] * outside))
             starts.append(w)
             prefixes.append(prefix or [pad_id])
@@ -482,7 +497,14 @@ class Engine:
 
         device = loaded.device
         recorder = _PassRecorder(
-            known_t.to(device), start_canvas.to(device), self._banned.to(device), settings, show_live if on_pass else None, cancel
+            known_t.to(device),
+            start_canvas.to(device),
+            self._banned.to(device),
+            torch.tensor(must_fill, device=device),
+            null,
+            settings,
+            show_live if on_pass else None,
+            cancel,
         )
         max_passes = int((~known_t).sum(-1).max()) + 1 if settings.left_to_right else settings.max_passes
         out = loaded.model.generate(

@@ -202,3 +202,15 @@ def test_json_contract(engine):
     assert len(data["candidates"]) == 2 and len(data["fills"]) == 2
     assert all(set(e) == {"line", "column", "kind", "in_fill"} for e in data["errors"])
     assert data["trace"][0]["step"] == 0
+
+
+def test_every_gap_gets_at_least_one_token_even_when_the_model_prefers_the_filler(engine, tiny_loaded):
+    null = tiny_loaded.null_id
+    scores = torch.zeros(1, 2, tiny_loaded.model.config.text_config.vocab_size)
+    scores[..., null] = 50.0  # a model that would put the filler everywhere
+    banned = torch.zeros(scores.shape[-1], dtype=torch.bool)
+    out = clamp_scores(scores, torch.tensor([[False, False]]), torch.zeros(1, 2, dtype=torch.long), banned, torch.tensor([[True, False]]), null)
+    assert out[0, 0].argmax() != null and out[0, 1].argmax() == null
+    for seed in range(3):
+        result = engine.fill("a = <FILL>\nb = <FILL:2>\n", "python", FillSettings(seed=seed, **FAST))
+        assert all(result.fills), result.fills
