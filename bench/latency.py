@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import subprocess
@@ -54,8 +55,10 @@ def measure(engine, settings, name: str, tasks: list[ev.Task]) -> Latency:
     )
 
 
-def cold_start(model: str, dtype: str, task: ev.Task, runs: int) -> list[float]:
-    """Wall seconds of fresh `python -m dgemma_app fill` processes, from spawn to exit after one fill."""
+def cold_start(model: str, dtype: str, threads: int | None, task: ev.Task, runs: int) -> list[float]:
+    """Wall seconds of fresh `python -m dgemma_app fill` processes, from spawn to exit after one fill.
+    The CLI has no thread flag, so `threads` reaches torch through OMP_NUM_THREADS."""
+    env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "task.py"
         source.write_text(task.marked())
@@ -63,7 +66,7 @@ def cold_start(model: str, dtype: str, task: ev.Task, runs: int) -> list[float]:
         out = []
         for _ in range(runs):
             started = time.perf_counter()
-            subprocess.run(command, cwd=PROJECT_ROOT, check=True, capture_output=True)
+            subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
             out.append(time.perf_counter() - started)
     return out
 
@@ -86,7 +89,7 @@ def main() -> None:
     ))
     memory = [["model load (in process)", f"{load_s:.2f} s"], ["RSS after load", f"{rss_loaded / 2**20:.0f} MiB"], ["peak RSS", f"{peak / 2**20:.0f} MiB"]]
     if args.cold_runs:
-        cold = cold_start(args.model, args.dtype, work["single-line"][0], args.cold_runs)
+        cold = cold_start(args.model, args.dtype, args.threads, work["single-line"][0], args.cold_runs)
         memory.append(["cold start, process to first fill (median of %d)" % len(cold), f"{statistics.median(cold):.2f} s (min {min(cold):.2f})"])
     print()
     print(table(["measure", "value"], memory))
