@@ -70,6 +70,7 @@ def test_fill_slider_and_bad_input(page):
     passes = page.get_by_label("number input for Max passes")
     passes.fill("12")
     passes.press("Enter")
+    page.get_by_text("Settings (defaults from").click()  # fold the settings away again
     page.keyboard.press("Control+Enter")
 
     status = page.locator("#dgemma-status")
@@ -97,8 +98,19 @@ def test_fill_slider_and_bad_input(page):
     page.get_by_role("button", name=re.compile("^Fill")).click()
     expect(page.get_by_role("alert")).to_contain_text("No gaps found")
     expect(editor).to_have_text("print('no gap here')")
-    page.locator("#dgemma-editor").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "bad-input.png"))
+
+    page.get_by_role("button", name="Two gaps at once").click()  # examples are one click away
+    expect(editor).to_contain_text("<FILL:8>")
+    page.get_by_role("button", name=re.compile("^Fill")).click()
+    expect(status).to_contain_text("Filled in", timeout=WAIT)
+    expect(page.locator("#dgemma-result .dg-fill")).to_have_count(2)
+    caption = page.locator("#dgemma-canvas .dg-caption")
+    last = caption.inner_text()
+    slider.fill(str(int(slider.input_value()) // 2))
+    slider.press("Enter")
+    expect(caption).not_to_have_text(last)
+    page.screenshot(path=str(SHOTS / "two-gaps.png"), full_page=True)
 
 
 def test_closing_the_tab_mid_fill_stops_the_model(app, page):
@@ -112,6 +124,7 @@ def test_closing_the_tab_mid_fill_stops_the_model(app, page):
     page.keyboard.press("Control+Enter")
     expect(page.locator("#dgemma-canvas .dg-caption")).to_contain_text("Live", timeout=WAIT)
     assert service.running == 1
+    page.screenshot(path=str(SHOTS / "live.png"), full_page=True)
     page.close()
     deadline = time.monotonic() + 60
     while service.running and time.monotonic() < deadline:

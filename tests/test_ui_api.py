@@ -11,9 +11,10 @@ import time
 
 import pytest
 from gradio_client import Client
-from gradio_client.utils import QueueError
+from gradio_client.utils import QueueError, Status
 
 from dgemma_app.cli import add_serve_args
+from dgemma_app.model import load_model
 from dgemma_app.syntax import ParseIssue, ParseReport
 from dgemma_app.ui import Service, build_demo, launch, render, serve
 from dgemma_app.ui.examples import EXAMPLES
@@ -133,8 +134,11 @@ def test_a_full_queue_tells_the_client_it_is_busy(tiny_loaded):
     client = Client(launch(demo, port=None, concurrency=1, queue_size=1, block=False), verbose=False)
     long = dict(text="x = <FILL:2000>\n", language="python", max_passes=64, confidence_threshold=1e-9, api_name="/fill")
     try:
-        running, waiting = client.submit(**long), client.submit(**long)
-        while not running.outputs():  # the first is being served, the second waits in the queue
+        running = client.submit(**long)
+        while not running.outputs():  # the first is being served
+            time.sleep(0.05)
+        waiting = client.submit(**long)
+        while waiting.status().code != Status.IN_QUEUE:  # the second waits in the queue
             time.sleep(0.05)
         with pytest.raises(QueueError, match="Queue is full"):
             client.submit(**long).result(timeout=60)
@@ -150,3 +154,15 @@ def test_every_example_fills(server, label, language, text):
     _, report, _, details = client.predict(text=text, language=language, max_passes=2, api_name="/fill")
     assert report["status"] == "done", report
     assert report["checked"] == (language != "text") and details["language"] == language
+
+
+def test_a_model_that_cannot_load_is_a_message(tmp_path):
+    missing = tmp_path / "no-model"
+    demo = build_demo(Service(lambda: load_model(missing, device_map="cpu"), str(missing)))
+    client = Client(launch(demo, port=None, block=False), verbose=False)
+    try:
+        text, report, _, _ = client.predict(text=CODE, language="python", api_name="/fill")
+        assert text == CODE and report["status"] == "error" and "does not exist" in report["message"]
+        assert client.predict(api_name="/defaults")["status"] == "error"
+    finally:
+        demo.close()

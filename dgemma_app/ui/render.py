@@ -34,7 +34,7 @@ def _token(piece: str, state: str, changed: bool, confidence: float, entropy: fl
         classes.append("dg-changed")
     if piece == NULL_TOKEN:
         classes.append("dg-null")
-    label = {"known": "known context (clamped)", "accepted": "accepted", "noise": "noise, re-drawn next pass"}[state]
+    label = {"known": "known context (clamped)", "accepted": "accepted", "noise": "not accepted: noise again next pass"}[state]
     title = f"{piece!r} · {label} · confidence {confidence:.2f} · entropy {entropy:.2f} nats"
     shown = escape(piece).replace("\n", "↵\n") if piece else "·"
     return f'<span class="{" ".join(classes)}" title="{escape(title)}">{shown}</span>'
@@ -58,7 +58,7 @@ def canvas(step: TracePass, caption: str) -> str:
 LEGEND = (
     '<div class="dg-legend">'
     '<span class="dg-tok dg-known">known</span>'
-    '<span class="dg-tok dg-noise">noise</span>'
+    '<span class="dg-tok dg-noise">noise / not accepted</span>'
     + "".join(f'<span class="dg-tok dg-accepted dg-c{b}">{label}</span>' for b, label in enumerate(("<0.2", "<0.4", "<0.6", "<0.8", "≥0.8")))
     + '<span class="dg-tok dg-accepted dg-c4 dg-changed">changed this pass</span>'
     f'<span class="dg-tok dg-null">{escape(NULL_TOKEN)}</span>'
