@@ -29,7 +29,7 @@ EDITOR_MODES = {
 }
 INT_KNOBS = {"max_passes", "stability_threshold", "seed", "candidates", "slot_budget"}
 START = render.message("Pick an example or write code with a <FILL> gap, then press Fill (Ctrl+Enter).")
-MODEL_ERROR = "The fill failed unexpectedly; the server log has the details."
+UNEXPECTED = "The fill failed unexpectedly; the server log has the details."
 
 
 def _knobs() -> dict[str, gr.components.Component]:
@@ -188,9 +188,10 @@ class Handlers:
             yield {p.status: render.message(str(err), "error"), **self._cleared()}
         except Exception:
             log.exception("fill failed")
-            yield {p.status: render.message(MODEL_ERROR, "error"), **self._cleared()}
+            yield {p.status: render.message(UNEXPECTED, "error"), **self._cleared()}
 
     def stopped(self) -> str:
+        """After Stop: the cancelled generator sets the fill's cancel event."""
         return render.message("Stopped; the model was told to stop at its next pass.", "info")
 
     def _live(self, update: Progress, clear: bool) -> dict:
@@ -314,7 +315,7 @@ class Handlers:
             yield text, {"status": "error", "message": str(err)}, {}, {}
         except Exception:
             log.exception("API fill failed")
-            yield text, {"status": "error", "message": MODEL_ERROR}, {}, {}
+            yield text, {"status": "error", "message": UNEXPECTED}, {}, {}
 
     def api_defaults(self) -> dict:
         """The model's default sampler settings and a one-line description of the model."""

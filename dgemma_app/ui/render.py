@@ -181,7 +181,7 @@ def stats(values: FillStats, notes: list[str]) -> str:
         (f"{values.passes} passes", "decoder forward passes over all windows"),
         (f"{values.tokens_per_second:.0f} tokens/s", "tokens in the chosen fill per second"),
         (f"{values.tokens_per_pass:.2f} tokens/pass", "how many tokens each pass settled on average: a left-to-right model gets 1"),
-        (f"{values.tokens} tokens", "tokens in the chosen fill (filler excluded)"),
+        (f"{values.tokens} token{'s' if values.tokens != 1 else ''}", "tokens in the chosen fill (filler excluded)"),
     ]
     if values.windows > 1:
         chips.append((f"{values.windows} windows", "canvases run left to right"))
