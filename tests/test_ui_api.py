@@ -6,8 +6,9 @@ streaming, the parse check and the error paths are real.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import json
 import time
+import urllib.request
 
 import pytest
 from gradio_client import Client
@@ -119,13 +120,16 @@ def test_filled_code_marks_the_fill_that_breaks_parsing():
     assert "new parse error" in render.badge(report)
 
 
-def test_mcp_without_the_mcp_package_says_how_to_install_it(capsys):
-    if importlib.util.find_spec("mcp") is not None:
-        pytest.skip("the mcp package is installed here")
-    parser = argparse.ArgumentParser()
-    add_serve_args(parser)
-    assert serve(parser.parse_args(["--mcp"])) == 2
-    assert 'pip install "gradio[mcp]' in capsys.readouterr().err
+def test_mcp_serves_the_same_endpoints_as_tools(tiny_loaded):
+    demo = build_demo(Service(lambda: tiny_loaded, "tiny test model"))
+    url = launch(demo, port=None, mcp=True, block=False)
+    try:
+        with urllib.request.urlopen(url + "gradio_api/mcp/schema", timeout=30) as response:
+            tools = {tool["name"]: tool for tool in json.load(response)}
+    finally:
+        demo.close()
+    assert {"api_fill", "api_defaults"} <= set(tools)
+    assert {"text", "language", "max_passes"} <= set(tools["api_fill"]["inputSchema"]["properties"])
 
 
 def test_a_full_queue_tells_the_client_it_is_busy(tiny_loaded):
