@@ -12,7 +12,7 @@ import torch
 from dgemma_app.model import NULL_TOKEN, SPECIAL_TOKENS, load_model
 from dgemma_app.train.__main__ import main
 from dgemma_app.train.corpus import CorpusConfig, build, is_validation, read_docs
-from dgemma_app.train.data import NULL_ID, encode_split
+from dgemma_app.train.data import NULL_ID, TokenStream, encode_split
 from dgemma_app.train.loop import ModelShape, build_model
 from dgemma_app.train.objective import ObjectiveConfig, forward_logits, layout, make_batch, weighted_loss
 
@@ -68,6 +68,22 @@ def test_tokenizer_special_ids_and_lossless_round_trip(workdir):
     ids = tok.encode(text, add_special_tokens=False)
     assert tok.decode(ids) == text
     assert ids[0] != tok.convert_tokens_to_ids("<bos>")
+
+
+def test_windows_stay_in_one_file_and_read_null_past_its_end():
+    files = [[2, 10, 11, 12, 13], [2, 20, 21]]
+    stream = TokenStream(np.array(sum(files, []), dtype=np.uint16), np.array([0, 5, 8]), chars=0)
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(200):
+        context, after = stream.window(rng, 2, 4)
+        whole = [int(x) for x in np.concatenate([context, after]) if x != NULL_ID]
+        file = next(f for f in files if whole[-1] in f)  # never <bos>: it opens a file
+        start = file.index(whole[0])
+        assert whole == file[start : start + len(whole)]  # contiguous, from one file
+        assert (after == NULL_ID).sum() == 4 - (len(whole) - 2)  # filler only after the file's end
+        seen.add(tuple(after.tolist()))
+    assert (21, NULL_ID, NULL_ID, NULL_ID) in seen
 
 
 def test_layout_puts_true_tokens_then_null_in_gaps():
