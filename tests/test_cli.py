@@ -243,3 +243,87 @@ def test_limits_stop_before_any_generation(engine, tiny_loaded):
     # the same text under raised limits does run
     engine.fill("x = <FILL:1>\n" * 4, "python", settings, on_pass=passes.append, max_markers=4)
     assert passes
+
+
+# ----------------------------------------------------------------------------- the container's command line
+# Docker cannot run on our machines; these check what can be checked without it. The file's pip line
+# was also run by hand in a clean venv (docs/deploy.md says how and what it gave).
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) in order, with continuation lines joined and comments dropped."""
+    lines, current = [], ""
+    for raw in (ROOT / "Dockerfile").read_text().splitlines():
+        if raw.lstrip().startswith("#") and not current:
+            continue
+        current += raw.rstrip()
+        if current.endswith("\\"):
+            current = current[:-1] + " "
+            continue
+        if current.strip():
+            word, _, rest = current.strip().partition(" ")
+            lines.append((word.upper(), rest.strip()))
+        current = ""
+    return lines
+
+
+def dockerignore_patterns() -> list[str]:
+    return [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_dockerfile_layout():
+    steps = dockerfile_instructions()
+    kinds = [k for k, _ in steps]
+    assert steps[0] == ("ARG", "BASE_IMAGE=python:3.11-slim")  # slim Python base, overridable (CUDA)
+    assert steps[1] == ("FROM", "${BASE_IMAGE}")
+    env = " ".join(rest for k, rest in steps if k == "ENV")
+    assert "GRADIO_SERVER_NAME=0.0.0.0" in env and "HF_HUB_OFFLINE=1" in env
+    assert ("EXPOSE", "7860") in steps
+    assert steps[-1] == ("CMD", '["python", "app.py"]')
+    # requirements layer before the code
+    copies = [(i, rest.split()[0]) for i, (k, rest) in enumerate(steps) if k == "COPY"]
+    pip = next(i for i, (k, rest) in enumerate(steps) if k == "RUN" and "pip install" in rest)
+    req = next(i for i, src in copies if src == "requirements.txt")
+    code = [i for i, src in copies if src != "requirements.txt"]
+    assert req < pip < min(code)
+    assert {"app.py", "dgemma_app/", "static/", "models/"} <= {src for _, src in copies}
+    assert "--extra-index-url" in steps[pip][1] and "download.pytorch.org/whl/cpu" in (ROOT / "Dockerfile").read_text()
+    # non-root from before the code runs to the end
+    users = [(i, rest) for i, (k, rest) in enumerate(steps) if k == "USER"]
+    assert users and users[-1][1] not in ("root", "0") and users[-1][0] > max(code)
+    assert kinds.index("USER") > pip
+
+
+def test_dockerfile_healthcheck_is_valid_python():
+    check = next(rest for k, rest in dockerfile_instructions() if k == "HEALTHCHECK")
+    assert "--start-period=" in check
+    command = json.loads(check[check.index("CMD") + 3 :].strip())
+    assert command[:2] == ["python", "-c"]
+    compile(command[2], "<healthcheck>", "exec")
+    assert "urllib.request.urlopen" in command[2] and "http://127.0.0.1:{port}/" in command[2] and "'7860'" in command[2]
+
+
+def test_docker_copies_exist_and_are_not_ignored():
+    import fnmatch
+
+    patterns = dockerignore_patterns()
+    for must in (".git", "runs", "**/__pycache__", "tests"):
+        assert must in patterns
+    for kind, rest in dockerfile_instructions():
+        if kind != "COPY":
+            continue
+        source = rest.split()[0].rstrip("/")
+        assert (ROOT / source).exists(), f"COPY {source}: missing"
+        assert not any(fnmatch.fnmatch(source, p) or source.startswith(p.rstrip("/") + "/") for p in patterns), source
+    # the embedded default is baked in: a loadable checkpoint folder under models/
+    assert (ROOT / "models" / "dgemma-code-tiny" / "config.json").is_file()
+
+
+def test_docker_pip_line_keeps_runtime_and_drops_test_tools():
+    """Run the Dockerfile's own `sed` on requirements.txt: runtime pins stay, test tools go."""
+    run = next(rest for k, rest in dockerfile_instructions() if k == "RUN" and "requirements.txt" in rest)
+    sed = re.search(r"sed '([^']*)' requirements.txt", run).group(1)
+    kept = subprocess.run(["sed", sed, str(ROOT / "requirements.txt")], capture_output=True, text=True, check=True).stdout
+    names = {re.split(r"[=<>\[ ]", line)[0].lower() for line in kept.splitlines() if line and not line.startswith("#")}
+    assert {"torch", "transformers", "accelerate", "gradio", "gradio-client", "tree-sitter", "tree-sitter-python"} <= names
+    assert not names & {"pytest", "hypothesis", "playwright", "pytest-timeout"}
