@@ -10,7 +10,12 @@ more than --queue-size wait), or failed (an error report, an exception, or no an
 --time-limit). Reports the counts and p50/p95/max latency (submit to final answer) of the
 completed ones; with --concurrency 1 the latency is mostly time spent waiting in the queue.
 
-Phase 2 (disconnect): a separate client process starts a long fill, waits until the model is
+Phase 2 (bad input): hostile requests (empty, binary, unbalanced and nested markers, over 1 MiB,
+5,000 markers, unknown language, settings out of range or fractional) must each come back as
+{"status": "error"} with one sentence; 600 KB of unclosed `<FILL:` around one real gap must be
+served; then the server must serve a normal fill.
+
+Phase 3 (disconnect): a separate client process starts a long fill, waits until the model is
 working for it, and is killed (its connection drops). The server process' CPU use is sampled
 while the fill runs and after the kill: a server that stops the generation goes back to idle.
 Then one more short fill must be served normally, with a latency close to phase 1's.
@@ -206,6 +211,58 @@ def load_phase(url: str, clients: int, knobs: dict, time_limit: float) -> dict:
     }
 
 
+# name: /fill arguments that must end in {"status": "error", "message": <one sentence>}. Lone
+# surrogates and NaN are covered by tests/test_fuzz.py: gradio_client cannot send them as JSON.
+BAD_REQUESTS = {
+    "empty": dict(text=""),
+    "no markers": dict(text="x = 1\n"),
+    "binary": dict(text="\x00\x01ELF<FILL>\x00\x02"),
+    "unbalanced": dict(text="x = <EDIT>1\n"),
+    "nested": dict(text="<EDIT>a <FILL> b</EDIT>\n"),
+    "bad size": dict(text="x = <FILL:0>\n"),
+    "over 1 MiB": dict(text="x = <FILL>\n" + "#" * (1 << 20)),
+    "5,000 markers": dict(text="x = <FILL:1>\n" * 5000),
+    "unknown language": dict(text="x = <FILL>\n", language="cobol"),
+    "max_passes 0": dict(text="x = <FILL>\n", max_passes=0),
+    "candidates 1.5": dict(text="x = <FILL>\n", candidates=1.5),
+    "t_min above t_max": dict(text="x = <FILL>\n", t_max=0.2, t_min=0.5),
+    "entropy bound -1": dict(text="x = <FILL>\n", entropy_bound=-1.0),
+}
+# Hostile but valid: served (the unclosed `<FILL:` are plain text, cut from the far left to fit the
+# model's context), and quickly: the marker scan is linear.
+HOSTILE_VALID = {"600 KB of unclosed <FILL:": dict(text="<FILL:" * 100_000 + "\n<FILL>")}
+
+
+def bad_input_phase(url: str, knobs: dict, time_limit: float) -> dict:
+    """Hostile requests through the API: each must be answered with a clear error, and the server
+    must serve a normal fill afterwards."""
+    client = connect(url)
+    clear, unexpected = 0, {}
+    for name, arguments in BAD_REQUESTS.items():
+        arguments = {"language": "python", **arguments}
+        try:
+            _, report, _, _ = client.submit(api_name="/fill", **arguments).result(timeout=time_limit)
+        except Exception as err:  # noqa: BLE001
+            unexpected[name] = f"{type(err).__name__}: {str(err)[:120]}"
+            continue
+        message = report.get("message", "")
+        if report.get("status") == "error" and message and "\n" not in message and "unexpectedly" not in message:
+            clear += 1
+        else:
+            unexpected[name] = json.dumps(report)[:160]
+    served = {}
+    for name, arguments in HOSTILE_VALID.items():
+        started = time.perf_counter()
+        try:
+            _, report, _, _ = client.submit(api_name="/fill", language="python", **knobs, **arguments).result(timeout=time_limit)
+            served[name] = f"{report.get('status')} in {time.perf_counter() - started:.1f} s"
+        except Exception as err:  # noqa: BLE001
+            unexpected[name] = f"{type(err).__name__}: {str(err)[:120]}"
+    outcome, seconds, detail = one_fill(client, 1, knobs, time_limit)
+    return {"requests": len(BAD_REQUESTS), "clear_errors": clear, "unexpected": unexpected, "served": served,
+            "next_fill": outcome, "next_fill_s": round(seconds, 3)}
+
+
 def disconnect_phase(server: Server, knobs: dict, baseline: float | None, time_limit: float) -> dict:
     pid = server.proc.pid
     idle = cpu_share(pid, 1.0)
@@ -274,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["server_start_s"] = round(time.perf_counter() - started, 1)
         one_fill(connect(server.url), 0, knobs, args.time_limit)  # warm-up, not counted (the first pass imports)
         figures["load"] = load_phase(server.url, args.clients, knobs, args.time_limit)
+        figures["bad_input"] = bad_input_phase(server.url, knobs, args.time_limit)
         if not args.no_disconnect:
             figures["disconnect"] = disconnect_phase(server, knobs, figures["load"]["p50_s"], args.time_limit)
         figures["server_alive"] = server.proc.poll() is None
@@ -287,7 +345,10 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(figures, indent=2))
     load = figures.get("load", {})
     disconnect = figures.get("disconnect", {})
+    bad = figures.get("bad_input", {})
     ok = (
+        bad.get("clear_errors") == bad.get("requests") and not bad.get("unexpected") and bad.get("next_fill") == "completed"
+        and all(v.startswith("done") for v in bad.get("served", {}).values()) and
         "error" not in figures and load.get("failed") == 0 and load.get("completed", 0) + load.get("busy", 0) == args.clients
         and figures.get("server_alive") and (args.no_disconnect or (disconnect.get("generation_stopped") and disconnect.get("next_fill_normal")))
     )
