@@ -80,6 +80,8 @@ short fills, not a capable code model.
 - Data: {corpus}: the Python standard library (no tests) and the Python sources of the packages pinned in
   `requirements.txt` (capped per package), plus bundled documentation prose; de-duplicated by content.
   No benchmark data (HumanEval) was used.
+- Context: trained with at most {obj['max_context']} prefix tokens before the canvas; longer prefixes fit the
+  positions but were never seen in training, so cutting the prefix to its last {obj['max_context']} tokens is safest.
 - Objective: the encoder reads up to {obj['max_context']} tokens before the canvas; in the canvas, 1-{obj['max_gaps']} gaps
   (true tokens then `<null>` up to a slot budget), known tokens clean; gap slots corrupted with uniform random
   tokens at rate t ~ U({obj['t_min']}, 1); cross-entropy on corrupted slots (weight {obj['clean_weight']} on clean gap slots);
