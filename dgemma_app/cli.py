@@ -19,11 +19,9 @@ BAD_INPUT = 2
 
 
 def _env(name: str, default):
-    """Settings also come from DGEMMA_* environment variables; flags win."""
-    value = os.environ.get(f"DGEMMA_{name.upper()}")
-    if value is None:
-        return default
-    return type(default)(value) if default is not None and not isinstance(default, bool) else value
+    """Settings also come from DGEMMA_* environment variables; flags win. The raw string is returned so
+    that argparse converts it with the flag's type and reports a bad value in one line."""
+    return os.environ.get(f"DGEMMA_{name.upper()}", default)
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +80,7 @@ def _serve_parser(sub) -> None:
 
 def add_serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=_env("host", os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")))
-    p.add_argument("--port", type=int, default=_env("port", int(os.environ.get("GRADIO_SERVER_PORT", 7860))))
+    p.add_argument("--port", type=int, default=_env("port", os.environ.get("GRADIO_SERVER_PORT", "7860")))
     p.add_argument("--concurrency", type=int, default=_env("concurrency", 1), help="fills run at once")
     p.add_argument("--queue-size", type=int, default=_env("queue_size", 64), help="requests waiting before 'busy'")
     p.add_argument("--mcp", action="store_true", default=_env("mcp", "") == "1", help="also serve the tools over MCP")
@@ -110,7 +108,26 @@ def _read_input(name: str) -> tuple[str, str | None]:
         raise ValueError("is not UTF-8 text; pass source code or prose") from None
 
 
+def _prepare(name: str, args: argparse.Namespace) -> tuple[str, str]:
+    """Read and check one input before any model work: (text, language). Raises ValueError for the user."""
+    text, path = _read_input(name)
+    language = syntax.language_for(path, args.lang)
+    gaps.parse_markers(text, args.max_input_bytes, args.max_markers)
+    return text, language
+
+
 def run_fill(args: argparse.Namespace) -> int:
+    status = 0
+    ready: list[tuple[str, str, str]] = []  # (label, text, language)
+    for name in args.inputs:
+        label = "stdin" if name == "-" else name
+        try:
+            ready.append((label, *_prepare(name, args)))
+        except ValueError as err:  # unreadable input, MarkerError, UnknownLanguageError
+            print(f"dgemma_app: {label}: {err}", file=sys.stderr)
+            status = BAD_INPUT
+    if not ready:
+        return status
     names = ("max_passes", "entropy_bound", "t_max", "t_min", "stability_threshold", "confidence_threshold", "seed", "candidates", "slot_budget", "edit_strength", "left_to_right")
     try:
         loaded = load_from_args(args)
@@ -120,14 +137,10 @@ def run_fill(args: argparse.Namespace) -> int:
         print(f"dgemma_app: {err}", file=sys.stderr)
         return BAD_INPUT
     engine = Engine(loaded)
-    status = 0
-    for name in args.inputs:
-        label = "stdin" if name == "-" else name
+    for label, text, language in ready:
         try:
-            text, path = _read_input(name)
-            language = syntax.language_for(path, args.lang)
             result = engine.fill(text, language, settings, max_bytes=args.max_input_bytes, max_markers=args.max_markers)
-        except (ValueError, FillCancelled) as err:  # MarkerError, UnknownLanguageError, unreadable input
+        except (ValueError, FillCancelled) as err:
             print(f"dgemma_app: {label}: {err}", file=sys.stderr)
             status = BAD_INPUT
             continue

@@ -18,6 +18,7 @@ DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "dgemma-code-tiny"
 SPECIAL_TOKENS = ["<pad>", "<eos>", "<bos>", "<unk>", "<null>"]
 NULL_TOKEN = "<null>"
 
+MIN_TOKENIZER_SIZE = 64  # below this, transformers fell back to an empty default tokenizer
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -145,10 +146,17 @@ def load_model(
             f"Model {where} is a {getattr(config, 'model_type', 'unknown')!r} model, not DiffusionGemma; "
             "pick a DiffusionGemmaForBlockDiffusion checkpoint."
         )
+    hf_logging.set_verbosity_error()  # our sentence replaces transformers' load report
     try:
-        model = DiffusionGemmaForBlockDiffusion.from_pretrained(
-            where, dtype=torch_dtype, device_map=device_map, max_memory=max_memory, **common
-        ).eval()
+        model, info = DiffusionGemmaForBlockDiffusion.from_pretrained(
+            where,
+            dtype=torch_dtype,
+            device_map=device_map,
+            max_memory=max_memory,
+            ignore_mismatched_sizes=True,
+            output_loading_info=True,
+            **common,
+        )
     except torch.OutOfMemoryError as err:
         raise ModelLoadError(
             f"Out of memory while loading {where}; use --dtype bf16, a quantised checkpoint, or spread it with "
@@ -156,10 +164,19 @@ def load_model(
         ) from err
     except Exception as err:  # corrupt or mismatched weights surface as many exception types
         raise ModelLoadError(f"Weights in {where} could not be loaded ({_first_line(err)}); re-save or re-download them.") from err
+    bad = sorted(info["missing_keys"]) + sorted(str(k[0]) if isinstance(k, tuple) else str(k) for k in info["mismatched_keys"])
+    if bad:
+        raise ModelLoadError(
+            f"Weights in {where} do not match its config.json ({len(bad)} tensors missing or of another shape, "
+            f"e.g. {bad[0]}); re-save or re-download the checkpoint."
+        )
+    model.eval()
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, **common)
     except Exception as err:
         raise ModelLoadError(f"Tokenizer in {where} could not be loaded ({_first_line(err)}).") from err
+    if len(tokenizer) < MIN_TOKENIZER_SIZE:
+        raise ModelLoadError(f"Model {where} has no usable tokenizer ({len(tokenizer)} tokens); save tokenizer.json beside the weights.")
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,

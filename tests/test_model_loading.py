@@ -250,10 +250,9 @@ def test_weights_of_another_shape(tmp_path, tiny_model_dir):
     config = json.loads((folder / "config.json").read_text())
     config["text_config"]["vocab_size"] += 100
     (folder / "config.json").write_text(json.dumps(config))
-    assert "could not be loaded" in expect_load_error(folder)
+    assert "do not match its config.json" in expect_load_error(folder)
 
 
-@pytest.mark.xfail(strict=True, reason="bug in model.load_model: missing tensors are randomly initialised with only a warning table")
 def test_weights_missing_layers_are_refused(tmp_path, tiny_model_dir):
     """A config asking for more layers than the weights hold must not load random layers silently."""
     folder = copy_checkpoint(tiny_model_dir, tmp_path / "ckpt")
@@ -265,7 +264,6 @@ def test_weights_missing_layers_are_refused(tmp_path, tiny_model_dir):
     expect_load_error(folder)
 
 
-@pytest.mark.xfail(strict=True, reason="bug in model.load_model: a folder without tokenizer files gets a 5-token GemmaTokenizer")
 def test_folder_without_tokenizer_is_refused(tmp_path, tiny_model_dir):
     folder = copy_checkpoint(tiny_model_dir, tmp_path / "ckpt")
     for name in ("tokenizer.json", "tokenizer_config.json"):
@@ -318,7 +316,6 @@ def test_env_defaults_reach_the_loader(monkeypatch, tiny_model_dir):
     assert Engine(loaded).fill("x = <FILL:2>\n", "python", FillSettings.from_model(loaded, max_passes=1)).text.startswith("x = ")
 
 
-@pytest.mark.xfail(strict=True, reason="bug in cli._env: DGEMMA_MAX_INPUT_BYTES=1MiB raises ValueError (a traceback, exit 1)")
 def test_bad_env_number_is_a_usage_error(monkeypatch):
     """A malformed DGEMMA_* number should be argparse's one-line error (exit 2), like a bad flag."""
     monkeypatch.setenv("DGEMMA_MAX_INPUT_BYTES", "1MiB")
@@ -329,7 +326,6 @@ def test_bad_env_number_is_a_usage_error(monkeypatch):
     assert info.value.code == 2
 
 
-@pytest.mark.xfail(strict=True, reason="bug in model.load_model: a shape mismatch prints transformers' LOAD REPORT table and the sentence points at it")
 def test_shape_mismatch_sentence_stands_alone(tmp_path, tiny_model_dir):
     """`python -m dgemma_app fill --model <that folder>` printed a 7-line table on stderr, then
     "... For details look at the above report!); re-save ...": the sentence should not need it."""
