@@ -176,6 +176,7 @@ class _Positions:
 
     def __init__(self, text: str, data: bytes) -> None:
         self._lines = data.split(b"\n")
+        self._ascii = [line.isascii() for line in self._lines]  # byte column == character column there
         self._line_starts = [0]
         for line in text.split("\n"):
             self._line_starts.append(self._line_starts[-1] + len(line) + 1)
@@ -183,6 +184,8 @@ class _Positions:
     def column(self, point: tree_sitter.Point) -> int:
         """0-based character column of a point."""
         row = min(point.row, len(self._lines) - 1)
+        if self._ascii[row]:
+            return point.column
         return len(self._lines[row][: point.column].translate(None, _CONTINUATION))
 
     def offset(self, point: tree_sitter.Point) -> int:
