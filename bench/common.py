@@ -14,30 +14,25 @@ from dgemma_app import eval as ev
 
 def base_parser(description: str) -> argparse.ArgumentParser:
     """Model flags (as the CLI), sampler flags (as the eval), data folder and thread count."""
-    from dgemma_app.cli import add_model_args
+    from dgemma_app.cli import add_model_args, add_sampler_args
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, default=ev.DATA_DIR, help="human-eval-infilling folder")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    ev.add_sampler_args(parser)
+    add_sampler_args(parser)
     add_model_args(parser)
     return parser
 
 
 def load_engine(args: argparse.Namespace):
     """(engine, default settings, load seconds) for the parsed flags; exits with one line on a load error."""
-    import torch
-
-    from dgemma_app.cli import load_from_args
+    from dgemma_app.cli import load_from_args, settings_from_args
     from dgemma_app.engine import Engine, SettingsError
     from dgemma_app.model import ModelLoadError
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     started = time.perf_counter()
     try:
         loaded = load_from_args(args)
-        settings = ev.settings_from_args(loaded, args)
+        settings = settings_from_args(loaded, args)
     except (ModelLoadError, SettingsError) as err:
         sys.exit(f"bench: {err}")
     return Engine(loaded), settings, time.perf_counter() - started

@@ -14,7 +14,7 @@ import torch
 
 from bench.common import base_parser, header, table
 from dgemma_app import eval as ev
-from dgemma_app.cli import load_from_args
+from dgemma_app.cli import load_from_args, settings_from_args
 from dgemma_app.engine import Engine
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     for dtype in args.dtypes:
         args.dtype = dtype
         loaded = load_from_args(args)
-        engines[dtype] = (Engine(loaded), ev.settings_from_args(loaded, args))
+        engines[dtype] = (Engine(loaded), settings_from_args(loaded, args))
     configs = [(d, n) for d in args.dtypes for n in args.thread_counts]
     seconds = {c: [] for c in configs}
     exact = {c: 0 for c in configs}

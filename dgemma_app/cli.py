@@ -31,6 +31,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-memory", default=_env("max_memory", None), help='per-device memory for sharding, e.g. "0=70GiB,1=70GiB,cpu=100GiB"')
     group.add_argument("--dtype", default=_env("dtype", "auto"), choices=["auto", "bf16", "fp16", "fp32"])
     group.add_argument("--trust-remote-code", action="store_true", default=_env("trust_remote_code", "") == "1", help="allow code shipped with the checkpoint to run (off by default)")
+    group.add_argument("--threads", type=int, default=_env("threads", None), help="torch CPU threads (default: torch's choice; on a busy machine 1 can be far faster)")
     group.add_argument("--max-input-bytes", type=int, default=_env("max_input_bytes", gaps.MAX_INPUT_BYTES))
     group.add_argument("--max-markers", type=int, default=_env("max_markers", gaps.MAX_MARKERS))
 
@@ -49,6 +50,10 @@ def parse_max_memory(raw: str | None) -> dict | None:
 
 
 def load_from_args(args: argparse.Namespace):
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     return load_model(args.model, args.device_map, args.dtype, parse_max_memory(args.max_memory), args.trust_remote_code)
 
 
@@ -58,19 +63,40 @@ def _fill_parser(sub) -> None:
     p.add_argument("--lang", help=f"language ({', '.join(syntax.LANGUAGES)}); default: from the file extension")
     p.add_argument("--json", action="store_true", help="one JSON object per input, one per line")
     p.add_argument("--trace", action="store_true", help="with --json, include every denoising pass")
-    knobs = p.add_argument_group("sampler (defaults from the model's generation_config.json)")
-    knobs.add_argument("--max-passes", type=int)
-    knobs.add_argument("--entropy-bound", type=float)
-    knobs.add_argument("--t-max", type=float)
-    knobs.add_argument("--t-min", type=float)
-    knobs.add_argument("--stability", dest="stability_threshold", type=int)
-    knobs.add_argument("--confidence", dest="confidence_threshold", type=float)
-    knobs.add_argument("--seed", type=int)
-    knobs.add_argument("--candidates", type=int)
-    knobs.add_argument("--slot-budget", type=int)
-    knobs.add_argument("--strength", dest="edit_strength", type=float, help="edit strength 0..1 (default 0.5)")
-    knobs.add_argument("--left-to-right", action="store_true", default=None, help="baseline: one token per pass")
+    add_sampler_args(p)
     add_model_args(p)
+
+
+SAMPLER_FLAGS = (  # flag, FillSettings field, type
+    ("--max-passes", "max_passes", int),
+    ("--entropy-bound", "entropy_bound", float),
+    ("--t-max", "t_max", float),
+    ("--t-min", "t_min", float),
+    ("--stability", "stability_threshold", int),
+    ("--confidence", "confidence_threshold", float),
+    ("--seed", "seed", int),
+    ("--candidates", "candidates", int),
+    ("--slot-budget", "slot_budget", int),
+    ("--strength", "edit_strength", float),
+)
+
+
+def add_sampler_args(parser: argparse.ArgumentParser) -> None:
+    """The sampler knobs, shared by fill, eval and the benchmarks."""
+    group = parser.add_argument_group("sampler (defaults from the model's generation_config.json)")
+    for flag, dest, kind in SAMPLER_FLAGS:
+        group.add_argument(flag, dest=dest, type=kind)
+    group.add_argument("--left-to-right", action="store_true", default=None, help="baseline: one token per pass")
+
+
+def settings_from_args(loaded, args: argparse.Namespace, **overrides) -> FillSettings:
+    """Model defaults, then the flags given, then `overrides`; validated."""
+    values = {dest: getattr(args, dest) for _, dest, _ in SAMPLER_FLAGS}
+    values["left_to_right"] = args.left_to_right
+    values.update(overrides)
+    settings = FillSettings.from_model(loaded, **values)
+    settings.validate()
+    return settings
 
 
 def _serve_parser(sub) -> None:
@@ -128,11 +154,9 @@ def run_fill(args: argparse.Namespace) -> int:
             status = BAD_INPUT
     if not ready:
         return status
-    names = ("max_passes", "entropy_bound", "t_max", "t_min", "stability_threshold", "confidence_threshold", "seed", "candidates", "slot_budget", "edit_strength", "left_to_right")
     try:
         loaded = load_from_args(args)
-        settings = FillSettings.from_model(loaded, **{n: getattr(args, n) for n in names})
-        settings.validate()
+        settings = settings_from_args(loaded, args)
     except (ModelLoadError, SettingsError) as err:
         print(f"dgemma_app: {err}", file=sys.stderr)
         return BAD_INPUT

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -496,6 +496,8 @@ class Engine:
             on_pass(live[-1])
 
         device = loaded.device
+        if settings.left_to_right:  # one pass per free slot, plus the one that sees the canvas stable
+            settings = replace(settings, max_passes=int((~known_t).sum(-1).max()) + 1)
         recorder = _PassRecorder(
             known_t.to(device),
             start_canvas.to(device),
@@ -506,13 +508,12 @@ class Engine:
             show_live if on_pass else None,
             cancel,
         )
-        max_passes = int((~known_t).sum(-1).max()) + 1 if settings.left_to_right else settings.max_passes
         out = loaded.model.generate(
             input_ids=input_ids.to(device),
             attention_mask=attention.to(device),
             decoder_input_ids=start_canvas.to(device),
             max_new_tokens=canvas,
-            max_denoising_steps=max_passes,
+            max_denoising_steps=settings.max_passes,
             sampler_config=EntropyBoundSamplerConfig(entropy_bound=float(settings.entropy_bound)),
             t_min=float(settings.t_min),
             t_max=float(settings.t_max),

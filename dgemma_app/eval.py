@@ -333,39 +333,8 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-SAMPLER_FLAGS = (  # flag, FillSettings field, type
-    ("--max-passes", "max_passes", int),
-    ("--entropy-bound", "entropy_bound", float),
-    ("--t-max", "t_max", float),
-    ("--t-min", "t_min", float),
-    ("--stability", "stability_threshold", int),
-    ("--confidence", "confidence_threshold", float),
-    ("--seed", "seed", int),
-    ("--candidates", "candidates", int),
-    ("--slot-budget", "slot_budget", int),
-)
-
-
-def add_sampler_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("sampler (defaults from the model's generation_config.json)")
-    for flag, dest, kind in SAMPLER_FLAGS:
-        group.add_argument(flag, dest=dest, type=kind)
-    group.add_argument("--left-to-right", action="store_true", default=None, help="baseline: one token per pass")
-
-
-def settings_from_args(loaded, args: argparse.Namespace, **overrides):
-    from .engine import FillSettings
-
-    values = {dest: getattr(args, dest) for _, dest, _ in SAMPLER_FLAGS}
-    values["left_to_right"] = args.left_to_right
-    values.update(overrides)
-    settings = FillSettings.from_model(loaded, **values)
-    settings.validate()
-    return settings
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import add_model_args
+    from .cli import add_model_args, add_sampler_args
 
     p = argparse.ArgumentParser(prog="python -m dgemma_app.eval", description="HumanEval-Infilling and held-out evaluation.")
     p.add_argument("--set", dest="sets", action="append", choices=list(SET_FILES), help="benchmark set; repeat for several (default single-line)")
@@ -376,7 +345,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=PROGRAM_TIMEOUT_S, help="seconds each test program may run")
     p.add_argument("--data", type=Path, default=DATA_DIR, help="human-eval-infilling folder")
     p.add_argument("--corpus", type=Path, default=CORPUS_DIR, help="corpus folder holding val.jsonl")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--out", type=Path, help="write the summary and per-task results as JSON here")
     p.add_argument("--no-progress", action="store_true")
     add_sampler_args(p)
@@ -385,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import load_from_args
+    from .cli import load_from_args, settings_from_args
     from .engine import Engine, SettingsError
     from .model import ModelLoadError
 
@@ -395,10 +363,6 @@ def main(argv: list[str] | None = None) -> int:
         workloads = [(name, load_set(name, args.data, args.limit)) for name in sets]
         if args.heldout:
             workloads.append((HELDOUT, heldout_tasks(heldout_files(args.corpus), args.heldout, args.heldout_seed)))
-        if args.threads:
-            import torch
-
-            torch.set_num_threads(args.threads)
         loaded = load_from_args(args)
         settings = settings_from_args(loaded, args)
     except (EvalError, ModelLoadError, SettingsError) as err:
