@@ -244,9 +244,8 @@ class _Row:
     """One candidate's token sequence while it is being filled."""
 
     ids: list[int]  # known tokens and slot contents
-    is_slot: list[bool]
-    filled: list[bool]
     owner: list[int]  # marker index for slots, -1 for known tokens
+    filled: list[bool]  # known tokens count as filled
     starts: list[int]  # starting token of each slot (noise is drawn later), -1 = noise
     must_fill: list[bool]  # first slot of a gap: never the filler
     slots: list[int]  # slot count per marker
@@ -255,7 +254,8 @@ class _Row:
     confidence: dict[int, float] = field(default_factory=dict)  # position -> last confidence
 
     def next_window(self) -> int | None:
-        return next((i for i, (s, f) in enumerate(zip(self.is_slot, self.filled)) if s and not f), None)
+        """Position of the first slot not yet filled, where the next window starts."""
+        return next((i for i, f in enumerate(self.filled) if not f), None)
 
 
 def _encode(tokenizer, text: str) -> list[int]:
@@ -291,37 +291,32 @@ def _build_rows(segments: list[Segment], loaded: LoadedModel, settings: FillSett
     rows = []
     for r in range(settings.candidates):
         counts = _slot_counts(segments, loaded, settings, r, edit_lengths)
-        row = _Row([], [], [], [], [], [], counts)
+        row = _Row([], [], [], [], [], counts)
         if tokenizer.bos_token_id is not None:
-            _append_known(row, [tokenizer.bos_token_id])
+            _append(row, [tokenizer.bos_token_id])
         marker = 0
         for segment, ids in zip(segments, encoded):
             if isinstance(segment, Known):
-                _append_known(row, ids)
+                _append(row, ids)
                 continue
             if isinstance(segment, Edit) and settings.edit_strength == 0:
-                _append_known(row, ids)  # strength 0: the old text stays as it is
+                _append(row, ids)  # strength 0: the old text stays as it is
                 row.slots[marker] = 0
             else:
                 starts = _slot_starts(segment, ids, counts[marker], settings, loaded, generator)
-                row.ids += [0] * len(starts)
-                row.is_slot += [True] * len(starts)
-                row.filled += [False] * len(starts)
-                row.owner += [marker] * len(starts)
-                row.starts += starts
-                row.must_fill += [isinstance(segment, Gap)] + [False] * (len(starts) - 1)
+                _append(row, starts, owner=marker, must_fill_first=isinstance(segment, Gap))
             marker += 1
         rows.append(row)
     return rows
 
 
-def _append_known(row: _Row, ids: list[int]) -> None:
-    row.ids += ids
-    row.is_slot += [False] * len(ids)
-    row.filled += [True] * len(ids)
-    row.owner += [-1] * len(ids)
-    row.starts += ids
-    row.must_fill += [False] * len(ids)
+def _append(row: _Row, starts: list[int], owner: int = -1, must_fill_first: bool = False) -> None:
+    """Add known tokens (owner -1) or one marker's slots, whose contents the windows write later."""
+    row.ids += starts if owner < 0 else [0] * len(starts)
+    row.owner += [owner] * len(starts)
+    row.filled += [owner < 0] * len(starts)
+    row.starts += starts
+    row.must_fill += [must_fill_first and i == 0 for i in range(len(starts))]
 
 
 def _slot_starts(segment, old_ids, count, settings, loaded, generator) -> list[int]:
@@ -360,14 +355,14 @@ class _PassRecorder(LogitsProcessor):
         scaled = scores / temperature_at(cur_step, self.settings)
         log_probs = torch.log_softmax(scaled, dim=-1)  # [B, C, V]
         top_log_prob, draft = log_probs.max(dim=-1)  # [B, C]
+        entropy = -(log_probs.exp() * log_probs.nan_to_num(neginf=0.0)).sum(-1)  # [B, C]
         if self.settings.left_to_right:
             scores, committed = left_to_right_commit(scores, self.known)
             scaled = scores / temperature_at(cur_step, self.settings)
             accepted = committed | self.known
             self.known_ids = torch.where(committed, draft, self.known_ids)
             self.known = accepted
-        entropy = -(log_probs.exp() * log_probs.nan_to_num(neginf=0.0)).sum(-1)  # [B, C]
-        if not self.settings.left_to_right:
+        else:
             accepted = entropy_bound_accept(entropy, self.settings.entropy_bound)
         stopped = self.stopper(draft, scaled)
         # one device-to-host copy per pass: ids < 2**24 are exact in float32
@@ -443,7 +438,7 @@ class Engine:
         candidates.sort(key=lambda c: syntax.rank_key(c.report, c.confidence))
         best = candidates[0]
         seconds = time.perf_counter() - started
-        tokens = sum(1 for i, s in enumerate(rows[best.row].is_slot) if s and rows[best.row].ids[i] != self.loaded.null_id)
+        tokens = sum(1 for t, o in zip(rows[best.row].ids, rows[best.row].owner) if o >= 0 and t != self.loaded.null_id)
         stats = FillStats(
             seconds=round(seconds, 4),
             passes=total_passes,
@@ -462,7 +457,7 @@ class Engine:
         prefixes, starts, known, seeds, must_fill = [], [], [], [], []
         for row in rows:
             w = row.next_window()
-            prefix = [t for t, s in zip(row.ids[:w], row.is_slot[:w]) if not (s and t == null)]
+            prefix = [t for t, o in zip(row.ids[:w], row.owner[:w]) if not (o >= 0 and t == null)]
             if len(prefix) > limit and row is rows[0]:
                 notes.append(
                     f"Window {window + 1}: the text before it is {len(prefix)} tokens; the first "
@@ -473,7 +468,7 @@ class Engine:
             outside = canvas - (end - w)  # canvas positions past the end of the text
             # With a filler token the end of the text is clamped to it (as in training); without one those
             # positions run free and are thrown away.
-            known.append([not s for s in row.is_slot[w:end]] + [null is not None] * outside)
+            known.append([o < 0 for o in row.owner[w:end]] + [null is not None] * outside)
             must_fill.append(row.must_fill[w:end] + [False] * outside)
             seeds.append(row.starts[w:end] + ([null] * outside if null is not None else [-1] * outside))
             starts.append(w)

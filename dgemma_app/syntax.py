@@ -7,6 +7,7 @@ importing this module is cheap. Nothing here knows about models or the UI.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import os
@@ -246,6 +247,12 @@ def _issues(text: str, language: str, fill_spans: Sequence[tuple[int, int]]) -> 
     return issues
 
 
+@functools.lru_cache(maxsize=4)
+def _issue_count(text: str, language: str) -> int:
+    """Issues in an unfilled input; cached because every candidate of a fill compares against it."""
+    return len(_issues(text, language, ()))
+
+
 def parse_report(
     text: str,
     language: str,
@@ -258,7 +265,7 @@ def parse_report(
     if language == TEXT:
         return ParseReport(language=language, checked=False, parses=True)
     issues = _issues(text, language, fill_spans)
-    errors_before = None if original is None else len(_issues(original, language, ()))
+    errors_before = None if original is None else _issue_count(original, language)
     new_errors = any(issue.in_fill for issue in issues) or (
         errors_before is not None and len(issues) > errors_before
     )
