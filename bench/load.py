@@ -46,6 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from dgemma_app.eval import percentile  # noqa: E402  (nearest rank, as every other benchmark)
+
 SNIPPETS = [
     "def add(a, b):\n    return <FILL>\n",
     "import json\n\ndef dump(obj):\n    return json.<FILL:4>(obj)\n",
@@ -89,11 +91,6 @@ def cpu_share(pid: int, seconds: float) -> float:
     start, t0 = cpu_seconds(pid), time.monotonic()
     time.sleep(seconds)
     return (cpu_seconds(pid) - start) / (time.monotonic() - t0)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def model_folder(requested: str | None, keep: list) -> str:
@@ -203,7 +200,7 @@ def load_phase(url: str, clients: int, knobs: dict, time_limit: float) -> dict:
         "clients": clients,
         **counts,
         "p50_s": round(statistics.median(latencies), 3) if latencies else None,
-        "p95_s": round(percentile(latencies, 0.95), 3) if latencies else None,
+        "p95_s": round(percentile(latencies, 95), 3) if latencies else None,
         "max_s": round(max(latencies), 3) if latencies else None,
         "busy_answer_s": round(max((s for o, s, _ in outcomes if o == "busy"), default=0.0), 3),
         "wall_s": round(wall, 2),
