@@ -89,7 +89,7 @@ def header(args: argparse.Namespace, engine, settings) -> str:
     """One line naming the run: date, machine, model, dtype, threads, sampler settings and the machine's load
     (other jobs share these cores)."""
     info = ev.machine_info()
-    knobs = f"max_passes={settings.max_passes} entropy_bound={settings.entropy_bound} t={settings.t_max}->{settings.t_min} slot_budget={settings.slot_budget} candidates={settings.candidates}"
+    knobs = f"max_passes={settings.max_passes} entropy_bound={settings.entropy_bound} t={settings.t_max}->{settings.t_min} stability={settings.stability_threshold} confidence={settings.confidence_threshold} slot_budget={settings.slot_budget} candidates={settings.candidates}"
     return (
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {info['cpu']}, {info['cores']} cores, "
         f"torch {info['torch']} threads={info['torch_threads']}; model {engine.loaded.source} "

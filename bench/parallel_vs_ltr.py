@@ -3,7 +3,8 @@
     python -m bench.parallel_vs_ltr [--model DIR] [--set single-line] [--tasks 20] [--threads N]
 
 Each task is filled by both modes back to back (so machine load hits both alike); the baseline is
-`FillSettings(left_to_right=True)`: the same model and loop, committing the leftmost free slot greedily.
+`FillSettings(left_to_right=True)`: the same model and loop, committing the leftmost free slot greedily and
+ending a gap at its first `<null>` filler, as an autoregressive decoder ends at its end token.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
 from transformers.models.diffusion_gemma.generation_diffusion_gemma import (
     EntropyBoundSamplerConfig,
     StableAndConfidentStoppingCriteria,
@@ -224,16 +224,34 @@ def clamp_scores(
     return torch.where(known.unsqueeze(-1), forced, free)
 
 
-def left_to_right_commit(scores: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Baseline order, one token per pass: the leftmost free slot gets its greedy token (entropy 0) and the
-    other free slots a flat distribution, so the sampler keeps only that one. Returns scores and the mask of
-    the committed position."""
-    # scores [B, C, V] already clamped; known [B, C] bool
+def left_to_right_commit(
+    draft: torch.Tensor, known: torch.Tensor, known_ids: torch.Tensor, owner: torch.Tensor, null_id: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Baseline order, one token per pass, as an autoregressive decoder: the leftmost free slot takes its greedy
+    token. A filler there is the decoder's end token: the rest of that gap becomes filler in the same pass.
+    Returns the new known mask and ids."""
+    # draft, known_ids, owner [B, C] (owner: marker index of a slot, -1 elsewhere); known [B, C] bool
     free = ~known
     first = free & (torch.cumsum(free.int(), dim=-1) == 1)  # [B, C]
-    greedy = torch.full_like(scores, NEG_INF).scatter(-1, scores.argmax(-1, keepdim=True), 0.0)
-    flat = torch.zeros_like(scores)
-    return torch.where(first.unsqueeze(-1), greedy, torch.where(free.unsqueeze(-1), flat, scores)), first
+    known_ids = torch.where(first, draft, known_ids)
+    if null_id is not None:
+        ended = torch.where(first & (draft == null_id), owner, -2).amax(-1, keepdim=True)  # [B, 1], -2 = no gap ended
+        rest = free & (owner == ended)
+        known_ids = torch.where(rest & ~first, null_id, known_ids)
+        first = first | rest
+    return known | first, known_ids
+
+
+def shared_prefix_cache(model, prefix: list[int], batch: int) -> DynamicCache:
+    """The encoder's KV cache of `prefix`, computed once and copied to `batch` rows.
+
+    Candidates differ only in their canvases, so in the first window every row has the same prefix and a
+    batched encoder would repeat the same work once per row."""
+    cache = DynamicCache(config=model.config.get_text_config(decoder=True))
+    with torch.no_grad():
+        model.model.encoder(input_ids=torch.tensor([prefix], device=model.device), past_key_values=cache)  # [1, P]
+    cache.batch_repeat_interleave(batch)  # [B, heads, P, head_dim] per layer
+    return cache
 
 
 # ----------------------------------------------------------------------------- canvases
@@ -338,8 +356,8 @@ class _PassRecorder(LogitsProcessor):
     It sees the raw scores, so it applies the same temperature the library will apply next to compute
     exactly the entropies the sampler and the stopping rule will see."""
 
-    def __init__(self, known, known_ids, banned, must_fill, null_id, settings, on_pass, cancel):
-        self.known, self.known_ids, self.banned = known, known_ids, banned
+    def __init__(self, known, known_ids, owner, banned, must_fill, null_id, settings, on_pass, cancel):
+        self.known, self.known_ids, self.owner, self.banned = known, known_ids, owner, banned
         self.must_fill, self.null_id = must_fill, null_id
         self.settings = settings
         self.on_pass = on_pass
@@ -357,11 +375,11 @@ class _PassRecorder(LogitsProcessor):
         top_log_prob, draft = log_probs.max(dim=-1)  # [B, C]
         entropy = -(log_probs.exp() * log_probs.nan_to_num(neginf=0.0)).sum(-1)  # [B, C]
         if self.settings.left_to_right:
-            scores, committed = left_to_right_commit(scores, self.known)
+            self.known, self.known_ids = left_to_right_commit(draft, self.known, self.known_ids, self.owner, self.null_id)
+            # free slots get a flat distribution: nothing is drafted there before its turn
+            scores = clamp_scores(torch.zeros_like(scores), self.known, self.known_ids, self.banned)
             scaled = scores / temperature_at(cur_step, self.settings)
-            accepted = committed | self.known
-            self.known_ids = torch.where(committed, draft, self.known_ids)
-            self.known = accepted
+            accepted = self.known
         else:
             accepted = entropy_bound_accept(entropy, self.settings.entropy_bound)
         stopped = self.stopper(draft, scaled)
@@ -454,7 +472,7 @@ class Engine:
         loaded, canvas = self.loaded, self.loaded.canvas_length
         null, pad_id = loaded.null_id, loaded.tokenizer.pad_token_id or 0
         limit = max(1, loaded.max_context - canvas)
-        prefixes, starts, known, seeds, must_fill = [], [], [], [], []
+        prefixes, starts, known, seeds, must_fill, owners = [], [], [], [], [], []
         for row in rows:
             w = row.next_window()
             prefix = [t for t, o in zip(row.ids[:w], row.owner[:w]) if not (o >= 0 and t == null)]
@@ -470,12 +488,18 @@ class Engine:
             # positions run free and are thrown away.
             known.append([o < 0 for o in row.owner[w:end]] + [null is not None] * outside)
             must_fill.append(row.must_fill[w:end] + [False] * outside)
+            owners.append(row.owner[w:end] + [-1] * outside)
             seeds.append(row.starts[w:end] + ([null] * outside if null is not None else [-1] * outside))
             starts.append(w)
             prefixes.append(prefix or [pad_id])
         width = max(len(p) for p in prefixes)
         input_ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prefixes])  # [B, P] left-padded
         attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prefixes])  # [B, P]
+        cache = None
+        if len(rows) > 1 and width > 1 and all(p == prefixes[0] for p in prefixes):
+            # all but the last prefix token go through the encoder once; generate encodes that last one per row
+            cache = shared_prefix_cache(loaded.model, prefixes[0][:-1], len(rows))
+            input_ids = input_ids[:, -1:]  # [B, 1]
         known_t = torch.tensor(known)  # [B, C]
         seed_ids = torch.tensor(seeds)  # [B, C], -1 = noise
         torch.manual_seed(settings.seed + 7919 * window)
@@ -491,11 +515,12 @@ class Engine:
             on_pass(live[-1])
 
         device = loaded.device
-        if settings.left_to_right:  # one pass per free slot, plus the one that sees the canvas stable
-            settings = replace(settings, max_passes=int((~known_t).sum(-1).max()) + 1)
+        if settings.left_to_right:  # at most one pass per free slot; it stops on the pass that leaves none free
+            settings = replace(settings, max_passes=int((~known_t).sum(-1).max()), stability_threshold=0)
         recorder = _PassRecorder(
             known_t.to(device),
             start_canvas.to(device),
+            torch.tensor(owners, device=device),
             self._banned.to(device),
             torch.tensor(must_fill, device=device),
             null,
@@ -506,6 +531,7 @@ class Engine:
         out = loaded.model.generate(
             input_ids=input_ids.to(device),
             attention_mask=attention.to(device),
+            past_key_values=cache,
             decoder_input_ids=start_canvas.to(device),
             max_new_tokens=canvas,
             max_denoising_steps=settings.max_passes,

@@ -3,6 +3,7 @@ import threading
 
 import pytest
 import torch
+from transformers import DynamicCache
 from transformers.models.diffusion_gemma.generation_diffusion_gemma import EntropyBoundSampler, EntropyBoundSamplerConfig
 
 from dgemma_app.engine import (
@@ -12,6 +13,7 @@ from dgemma_app.engine import (
     clamp_scores,
     entropy_bound_accept,
     left_to_right_commit,
+    shared_prefix_cache,
     temperature_at,
 )
 from dgemma_app.gaps import MarkerError
@@ -39,13 +41,18 @@ def test_clamp_scores_forces_known_and_bans_specials():
     assert torch.isinf(out[0, 1:, 0]).all() and torch.isfinite(out[0, 1:, 1:]).all()
 
 
-def test_left_to_right_commit_picks_only_the_leftmost_free_slot():
-    scores = torch.randn(2, 4, 7)
+def test_left_to_right_commit_takes_the_leftmost_free_slot_and_a_filler_ends_its_gap():
+    null = 4
     known = torch.tensor([[True, False, False, True], [False, False, False, False]])
-    out, first = left_to_right_commit(scores, known)
-    assert first.tolist() == [[False, True, False, False], [True, False, False, False]]
-    assert (out[0, 2] == 0).all()  # flat: cannot be accepted before its turn
-    assert out[1, 0].argmax() == scores[1, 0].argmax()
+    known_ids = torch.tensor([[9, 0, 0, 8], [0, 0, 0, 0]])
+    owner = torch.tensor([[-1, 0, 0, -1], [0, 0, 1, 1]])
+    draft = torch.tensor([[7, 6, 5, 8], [null, 6, 5, 3]])
+    new_known, new_ids = left_to_right_commit(draft, known, known_ids, owner, null)
+    assert new_known.tolist() == [[True, True, False, True], [True, True, False, False]]
+    assert new_ids[0].tolist() == [9, 6, 0, 8]
+    assert new_ids[1, :2].tolist() == [null, null]  # gap 0 ended at its first slot; gap 1 is untouched
+    without_filler, _ = left_to_right_commit(draft, known, known_ids, owner, None)
+    assert without_filler[1].tolist() == [True, False, False, False]
 
 
 def test_temperature_schedule_runs_from_t_max_to_t_min():
@@ -140,11 +147,13 @@ def test_same_seed_same_result_other_seed_differs(engine):
     assert [p.token_ids for p in a.trace] != [p.token_ids for p in c.trace]
 
 
-def test_left_to_right_commits_one_token_per_pass(engine):
-    result = engine.fill("y = <FILL:5>\n", "python", FillSettings(left_to_right=True, max_passes=48))
+@pytest.mark.parametrize("seed", range(4))
+def test_left_to_right_commits_one_token_per_pass_until_the_filler(engine, seed):
+    result = engine.fill("y = <FILL:5>\n", "python", FillSettings(left_to_right=True, max_passes=48, candidates=1, seed=seed))
     accepted = [p.accepted for p in result.trace[1:]]
-    assert accepted[:5] == [1, 2, 3, 4, 5]
-    assert result.candidates[0].passes == 6
+    passes = result.candidates[0].passes
+    assert passes == min(result.stats.tokens + 1, 5)  # tokens, then the filler that ends the gap (if any)
+    assert accepted == list(range(1, passes)) + [5]
 
 
 def test_long_input_is_cut_from_the_far_left_and_said_so(engine, tiny_loaded):
@@ -214,3 +223,24 @@ def test_every_gap_gets_at_least_one_token_even_when_the_model_prefers_the_fille
     for seed in range(3):
         result = engine.fill("a = <FILL>\nb = <FILL:2>\n", "python", FillSettings(seed=seed, **FAST))
         assert all(result.fills), result.fills
+
+
+def test_a_prefix_every_candidate_shares_is_encoded_once(engine, tiny_loaded):
+    model = tiny_loaded.model
+    prefix = tiny_loaded.tokenizer("def f(a, b):\n    return a + b\n", add_special_tokens=False)["input_ids"]
+    shared = shared_prefix_cache(model, prefix, 3)
+    batched = DynamicCache(config=model.config.get_text_config(decoder=True))
+    with torch.no_grad():
+        model.model.encoder(input_ids=torch.tensor([prefix] * 3), past_key_values=batched)
+    for one, many in zip(shared.layers, batched.layers):
+        assert one.keys.shape == many.keys.shape and torch.allclose(one.keys, many.keys, atol=1e-5)
+        assert torch.allclose(one.values, many.values, atol=1e-5)
+
+    batches = []
+    hook = model.model.encoder.register_forward_hook(lambda m, a, kw, out: batches.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
+    try:
+        result = engine.fill("x = 1\ny = <FILL:3>\n", "python", FillSettings(candidates=3, **FAST))
+    finally:
+        hook.remove()
+    assert batches[0][0] == 1 and batches[1] == (3, 1)  # the prefix once, then each row's last prefix token
+    assert len(result.candidates) == 3 and all(result.fills)

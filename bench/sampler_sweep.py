@@ -1,0 +1,59 @@
+"""Sampler settings against passes, latency and quality, on the same tasks in one run.
+
+    python -m bench.sampler_sweep [--model DIR] [--tasks 40] [--threads N] --grid "entropy_bound=0.5,2 t_max=0.5"
+
+Each `--grid` names FillSettings fields with comma-separated values; every combination is one row, and the
+rows take turns task by task so a change in machine load hits them alike. The first row is the model's
+default settings (plus any sampler flags given).
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+from bench.common import base_parser, header, load_engine, table
+from dgemma_app import eval as ev
+from dgemma_app.engine import FillSettings
+
+
+def parse_grid(spec: str) -> list[dict]:
+    """`"a=1,2 b=3"` -> [{a: 1, b: 3}, {a: 2, b: 3}], values typed as the FillSettings field."""
+    types = {f.name: type(getattr(FillSettings(), f.name)) for f in dataclasses.fields(FillSettings)}
+    axes = []
+    for item in spec.split():
+        name, _, values = item.partition("=")
+        if name not in types:
+            raise SystemExit(f"sampler_sweep: unknown setting {name!r}; known: {', '.join(types)}")
+        axes.append([(name, types[name](v)) for v in values.split(",")])
+    return [dict(combo) for combo in itertools.product(*axes)]
+
+
+def main() -> None:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--set", default="single-line", choices=list(ev.SET_FILES))
+    parser.add_argument("--tasks", type=int, default=40)
+    parser.add_argument("--grid", default="", help='e.g. "entropy_bound=0.5,2 confidence_threshold=0.005,0.05"')
+    args = parser.parse_args()
+    engine, default, _ = load_engine(args)
+    rows = [default] + [dataclasses.replace(default, **change) for change in parse_grid(args.grid)]
+    for settings in rows:
+        settings.validate()
+    tasks = ev.load_set(args.set, args.data, args.tasks)
+    engine.fill(tasks[0].marked(), "python", default)  # warm-up
+    results: list[list[ev.TaskResult]] = [[] for _ in rows]
+    for task in tasks:
+        for settings, out in zip(rows, results):
+            out.append(ev.evaluate_task(engine, task, settings))
+    print(f"# sampler sweep — {args.set}, {len(tasks)} tasks — {header(args, engine, default)}\n")
+    changed = sorted({name for change in parse_grid(args.grid) for name in change})
+    body = []
+    for settings, out in zip(rows, results):
+        s = ev.summarize("", out)
+        label = [getattr(settings, name) for name in changed]
+        body.append(label + [sum(r.passes for r in out) / s.tasks, s.seconds_p50, s.seconds_per_task, s.tokens_per_pass,
+                             s.parse_rate, s.exact_match, s.pass_at_1])
+    print(table(changed + ["passes/task", "p50 s", "s/task", "tokens/pass", "parses", "exact", "pass@1"], body))
+
+
+if __name__ == "__main__":
+    main()
