@@ -29,23 +29,13 @@ from dgemma_app.model import DEFAULT_MODEL_DIR, resolve_dtype
 # cross-checked against public test fixtures that copy the checkpoint's config. transformers' own
 # DiffusionGemmaTextConfig defaults are a small dense model (2304 wide, no experts), not this one.
 REAL_TEXT_CONFIG = dict(
-    vocab_size=262_144,
-    hidden_size=2816,
-    intermediate_size=2112,  # the dense MLP that runs beside the experts in every layer
-    num_hidden_layers=30,  # 5 sliding : 1 full, the last one full
-    num_attention_heads=16,
-    num_key_value_heads=8,
-    num_global_key_value_heads=2,  # full-attention layers: 2 KV heads, keys double as values
-    head_dim=256,
-    global_head_dim=512,
-    sliding_window=1024,
-    max_position_embeddings=262_144,
-    num_experts=128,
-    top_k_experts=8,
-    moe_intermediate_size=704,
-    hidden_activation="gelu_pytorch_tanh",
-    final_logit_softcapping=30.0,
-    use_bidirectional_attention="vision",
+    vocab_size=262_144, hidden_size=2816, max_position_embeddings=262_144,
+    num_hidden_layers=30,  # 5 sliding-window : 1 full attention, the last one full
+    num_attention_heads=16, num_key_value_heads=8, head_dim=256, sliding_window=1024,
+    num_global_key_value_heads=2, global_head_dim=512,  # full-attention layers; their keys double as values
+    intermediate_size=2112,  # the dense MLP beside the experts in every layer
+    num_experts=128, top_k_experts=8, moe_intermediate_size=704,
+    hidden_activation="gelu_pytorch_tanh", final_logit_softcapping=30.0, use_bidirectional_attention="vision",
 )
 CANVAS = 256
 # --scale tiny: the same structure, every width shrunk, so a CPU runs all rows in seconds.
@@ -73,31 +63,35 @@ class PassCounter(LogitsProcessor):
 
 
 def build_random_model(scale: str, device: str, dtype: torch.dtype):
-    """The 26B-A4B architecture (or its tiny shrink) with random weights, allocated and initialised on `device`."""
+    """(model, seconds): the 26B-A4B architecture (or its tiny shrink) with random weights, made on `device`."""
     from transformers import DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion
 
     text = dict(REAL_TEXT_CONFIG, **(TINY_OVERRIDES if scale == "tiny" else {}))
     layers = text["num_hidden_layers"]
-    text["layer_types"] = ["full_attention" if i % 6 == 5 or i == layers - 1 else "sliding_attention" for i in range(layers)]
+    text["layer_types"] = ["full_attention" if i % 6 == 5 or i == layers - 1 else "sliding_attention"
+                           for i in range(layers)]
     config = DiffusionGemmaConfig(text_config=text, vision_config=MINIMAL_VISION, canvas_length=CANVAS)
     torch.manual_seed(0)
+    started = time.perf_counter()
     with torch.device(device):  # no CPU copy: 50 GB of bf16 weights are written where they are used
         model = DiffusionGemmaForBlockDiffusion._from_config(config, dtype=dtype)
-    return model.eval()
+    return model.eval(), time.perf_counter() - started
 
 
 def sync(device: str) -> None:
+    """Wait for the GPU: its calls return before the work is done, and wall time must include the work."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
 
-def peak_gib(device: str) -> float | None:
-    return torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
-
-
-def reset_peak(device: str) -> None:
-    if device.startswith("cuda"):
+def peak_gib(device: str, reset: bool = False) -> float | None:
+    """Peak GPU memory since the last reset (None on a CPU); `reset` starts a new window."""
+    if not device.startswith("cuda"):
+        return None
+    peak = torch.cuda.max_memory_allocated() / 2**30
+    if reset:
         torch.cuda.reset_peak_memory_stats()
+    return peak
 
 
 def failed(label: str, err: BaseException, width: int) -> list:
@@ -120,7 +114,7 @@ def generate_row(model, prompt: torch.Tensor, device: str, repeat: int, label: s
         sync(device)
         return time.perf_counter() - started
 
-    reset_peak(device)
+    peak_gib(device, reset=True)
     first = once()
     seconds = statistics.median(once() for _ in range(repeat))
     passes = counter.passes
@@ -128,38 +122,48 @@ def generate_row(model, prompt: torch.Tensor, device: str, repeat: int, label: s
             CANVAS / seconds / ANCHOR_TOKENS_PER_S]
 
 
-def random_model_rows(args: argparse.Namespace, dtype: torch.dtype) -> tuple[str, list[list]]:
-    """(title, rows) for the random-weight model: default sampler, a fixed 16-pass budget, optionally compiled."""
+def print_row(headers: list[str], row: list) -> None:
+    """One table row, printed as soon as it is measured: a run cut short by its time limit keeps what it printed."""
+    print(table(headers, [row]).splitlines()[-1], flush=True)
+
+
+def random_model_rows(args: argparse.Namespace, dtype: torch.dtype) -> list[list]:
+    """Print the random-weight model's table (default sampler, a fixed 16-pass budget, optionally compiled)."""
     never_stop = dict(max_denoising_steps=16, confidence_threshold=1e-9)  # mean entropy is never under 1e-9
     runs: list[tuple[str, dict]] = [("default sampler, 48-pass budget", {}), ("fixed 16 passes", never_stop)]
     if args.compile:
         runs.append(("fixed 16 passes, static cache + torch.compile", dict(never_stop, cache_implementation="static")))
-    reset_peak(args.device)
-    started = time.perf_counter()
+    peak_gib(args.device, reset=True)
     try:
-        model = build_random_model(args.scale, args.device, dtype)
+        model, build_s = build_random_model(args.scale, args.device, dtype)
     except Exception as err:  # OOM or an unsupported config: every row says so
-        return "26B-A4B architecture could not be built", [failed(label, err, len(GENERATE_HEADERS)) for label, _ in runs]
-    build_s = time.perf_counter() - started
+        rows = [failed(label, err, len(GENERATE_HEADERS)) for label, _ in runs]
+        print(f"## 26B-A4B could not be built\n\n{table(GENERATE_HEADERS, rows)}\n")
+        return rows
     params = sum(p.numel() for p in model.parameters())
+    size = f"{params / 1e9:.2f}B" if params >= 1e9 else f"{params / 1e6:.2f}M"
     text = model.config.text_config
-    vocab = text.vocab_size
-    prompt = torch.randint(4, min(vocab, model.config.boi_token_id), (1, args.prompt), device=args.device)  # [1, P], no special or image ids
+    high = min(text.vocab_size, model.config.boi_token_id)  # no special (0..3) or image token ids
+    prompt = torch.randint(4, high, (1, args.prompt), device=args.device)  # [1, P]
     weights = peak_gib(args.device)
-    title = (
-        f"{'26B-A4B' if args.scale == 'real' else 'tiny shrink of 26B-A4B'}, random weights: {params / 1e9:.3g}B parameters, "
+    print(
+        f"## {'26B-A4B' if args.scale == 'real' else 'tiny shrink of 26B-A4B'}, random weights: {size} parameters, "
         f"{str(dtype).removeprefix('torch.')}, built in {build_s:.1f} s{f', {weights:.1f} GiB' if weights else ''}; "
         f"batch 1, prompt {args.prompt} tokens, canvas {CANVAS}; experts={text._experts_implementation} "
-        f"attention={text._attn_implementation}; median of {args.repeat} after one first call"
+        f"attention={text._attn_implementation}; median of {args.repeat} after one first call\n",
+        flush=True,
     )
+    print(table(GENERATE_HEADERS, []))
     rows = []
     for label, knobs in runs:
         try:
             rows.append(generate_row(model, prompt, args.device, args.repeat, label, **knobs))
         except Exception as err:  # one failed row (OOM, compile error) must not cost the others
             rows.append(failed(label, err, len(GENERATE_HEADERS)))
+        print_row(GENERATE_HEADERS, rows[-1])
+    print()
     del model
-    return title, rows
+    return rows
 
 
 def embedded_row(args: argparse.Namespace) -> list:
@@ -171,7 +175,7 @@ def embedded_row(args: argparse.Namespace) -> list:
     engine, settings = Engine(loaded), FillSettings.from_model(loaded)
     tasks = ev.spread(ev.load_set("single-line", args.data), args.fills)
     engine.fill(tasks[0].marked(), "python", settings)  # warm-up
-    reset_peak(args.device)
+    peak_gib(args.device, reset=True)
     seconds, passes, tokens = [], 0, 0
     for task in tasks:
         sync(args.device)
@@ -204,11 +208,11 @@ def header(args: argparse.Namespace) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=["real", "tiny"], default="real", help="real 26B-A4B shapes, or a tiny shrink for a CPU check")
+    parser.add_argument("--scale", choices=["real", "tiny"], default="real", help="tiny: a shrink for a CPU check")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeat", type=int, default=3, help="timed calls per row, after one first call")
     parser.add_argument("--prompt", type=int, default=512, help="random prompt tokens before the canvas")
-    parser.add_argument("--compile", action="store_true", help="add a static-cache row; torch.compile time counts in its first call")
+    parser.add_argument("--compile", action="store_true", help="add a static-cache + torch.compile row (minutes)")
     parser.add_argument("--skip-embedded", action="store_true", help="leave out the embedded default model")
     parser.add_argument("--fills", type=int, default=5, help="HumanEval single-line fills for the embedded model")
     parser.add_argument("--data", type=Path, default=ev.DATA_DIR, help="human-eval-infilling folder")
@@ -224,14 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     hf_logging.set_verbosity_error()  # the tables are the output
-    print(f"# GPU speed — {header(args)}\n")
-    title, rows = random_model_rows(args, resolve_dtype("auto", args.device))
-    print(f"## {title}\n\n{table(GENERATE_HEADERS, rows)}\n")
+    print(f"# GPU speed — {header(args)}\n", flush=True)
+    rows = random_model_rows(args, resolve_dtype("auto", args.device))
     print(
         "Random weights never become confident, so the default sampler also runs its whole 48-pass budget; trained "
         "weights stop early. Anchor (x anchor = tokens/s / 1,000): ~1,000 tokens/s on one H100 for one user, reported "
         "for the real checkpoint; ms/pass is the comparable figure. A pass's time includes its share of the prompt "
-        "encoding.\n"
+        "encoding.\n",
+        flush=True,
     )
     if not args.skip_embedded:
         try:
@@ -239,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:
             embedded = failed(DEFAULT_MODEL_DIR.name, err, len(EMBEDDED_HEADERS))
         rows.append(embedded)
-        print(f"## embedded default through Engine.fill (sampler from its generation_config.json)\n\n{table(EMBEDDED_HEADERS, [embedded])}")
+        print("## embedded default through Engine.fill (its own sampler settings)\n")
+        print(table(EMBEDDED_HEADERS, [embedded]))
     return 0 if any(not str(row[1]).startswith("failed") for row in rows) else 1
 
 
