@@ -170,3 +170,15 @@ def test_a_model_that_cannot_load_is_a_message(tmp_path):
         assert client.predict(api_name="/defaults")["status"] == "error"
     finally:
         demo.close()
+
+
+def test_a_model_default_outside_a_slider_widens_its_range():
+    import gradio as gr
+
+    from dgemma_app.ui.page import knob_default
+
+    widened = knob_default(gr.Slider(0.01, 32, value=0.1), 100.0)
+    assert widened["value"] == 100.0 and widened["maximum"] == 100.0 and widened["minimum"] == 0.01
+    inside = knob_default(gr.Slider(1, 256, value=48), 16)
+    assert inside["value"] == 16 and inside["maximum"] == 256
+    assert knob_default(gr.Number(0.005), 0.05) == 0.05

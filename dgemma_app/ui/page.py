@@ -36,7 +36,7 @@ def _knobs() -> dict[str, gr.components.Component]:
     """The sampler settings, in FillSettings' names; values come from the model on page load."""
     return {
         "max_passes": gr.Slider(1, 256, value=48, step=1, label="Max passes", info="stop after this many passes per window"),
-        "entropy_bound": gr.Slider(0.01, 10, value=0.1, step=0.01, label="Entropy bound", info="higher accepts more tokens per pass: faster, riskier"),
+        "entropy_bound": gr.Slider(0.01, 32, value=0.1, step=0.01, label="Entropy bound", info="higher accepts more tokens per pass: faster, riskier"),
         "t_max": gr.Slider(0.05, 2, value=0.8, step=0.05, label="t_max", info="temperature at the first pass"),
         "t_min": gr.Slider(0.05, 2, value=0.4, step=0.05, label="t_min", info="temperature at the last pass"),
         "stability_threshold": gr.Slider(0, 16, value=1, step=1, label="Stability", info="passes the draft must stay unchanged to stop early"),
@@ -47,6 +47,13 @@ def _knobs() -> dict[str, gr.components.Component]:
         "seed": gr.Number(0, precision=0, label="Seed", minimum=0),
         "left_to_right": gr.Checkbox(False, label="Left-to-right baseline", info="one token per pass, like an autoregressive model"),
     }
+
+
+def knob_default(component: gr.components.Component, value):
+    """A model's default outside a slider's range widens the range, so the next fill is not refused for it."""
+    if isinstance(component, gr.Slider) and isinstance(value, (int, float)):
+        return gr.update(value=value, minimum=min(component.minimum, value), maximum=max(component.maximum, value))
+    return value
 
 
 @dataclass
@@ -165,7 +172,7 @@ class Handlers:
             info, defaults = self.service.describe(), asdict(self.service.defaults())
         except ModelLoadError as err:
             return (f"Model: `{self.service.source}` could not be loaded", render.message(str(err), "error"), *[gr.skip()] * len(p.knobs))
-        return (info, gr.skip(), *[defaults[name] for name in p.knobs])
+        return (info, gr.skip(), *[knob_default(component, defaults[name]) for name, component in p.knobs.items()])
 
     def fill(self, code: str, language: str, *knobs) -> Iterator[dict]:
         """Stream the fill: each pass as it is computed (throttled), then the result."""
