@@ -87,12 +87,14 @@ def add_sampler_args(parser: argparse.ArgumentParser) -> None:
     for flag, dest, kind in SAMPLER_FLAGS:
         group.add_argument(flag, dest=dest, type=kind)
     group.add_argument("--left-to-right", action="store_true", default=None, help="baseline: one token per pass")
+    group.add_argument("--exact-length", action="store_true", default=None, help="<FILL:n> gets exactly n tokens (no filler)")
 
 
 def settings_from_args(loaded, args: argparse.Namespace, **overrides) -> FillSettings:
     """Model defaults, then the flags given, then `overrides`; validated."""
     values = {dest: getattr(args, dest) for _, dest, _ in SAMPLER_FLAGS}
     values["left_to_right"] = args.left_to_right
+    values["exact_length"] = args.exact_length
     values.update(overrides)
     settings = FillSettings.from_model(loaded, **values)
     settings.validate()

@@ -52,6 +52,7 @@ class FillSettings:
     slot_budget: int = 16  # slots for a <FILL> without a size
     edit_strength: float = 0.5  # share of an <EDIT>'s tokens re-noised at the start
     left_to_right: bool = False  # baseline: commit exactly one token per pass, leftmost first
+    exact_length: bool = False  # <FILL:n> gets exactly n tokens: no filler, as with a model that has none
 
     def validate(self) -> None:
         """Raise SettingsError naming the first setting out of range."""
@@ -214,8 +215,8 @@ def clamp_scores(
     must_fill: torch.Tensor | None = None,
     null_id: int | None = None,
 ) -> torch.Tensor:
-    """Known positions may only be their token; free positions may never be a banned special token; a
-    gap's first slot may not be the `<null>` filler (a marked gap holds at least one token)."""
+    """Known positions may only be their token; free positions may never be a banned special token; `must_fill`
+    slots may not be the `<null>` filler (a marked gap holds at least one token)."""
     # scores [B, C, V]; known [B, C] bool; known_ids [B, C]; banned [V] bool; must_fill [B, C] bool
     free = scores.masked_fill(banned, NEG_INF)
     if must_fill is not None and null_id is not None:
@@ -265,7 +266,7 @@ class _Row:
     owner: list[int]  # marker index for slots, -1 for known tokens
     filled: list[bool]  # known tokens count as filled
     starts: list[int]  # starting token of each slot (noise is drawn later), -1 = noise
-    must_fill: list[bool]  # first slot of a gap: never the filler
+    must_fill: list[bool]  # never the filler: a gap's first slot (every slot of an exact-length gap)
     slots: list[int]  # slot count per marker
     passes: int = 0
     trace: list[TracePass] = field(default_factory=list)
@@ -322,19 +323,22 @@ def _build_rows(segments: list[Segment], loaded: LoadedModel, settings: FillSett
                 row.slots[marker] = 0
             else:
                 starts = _slot_starts(segment, ids, counts[marker], settings, loaded, generator)
-                _append(row, starts, owner=marker, must_fill_first=isinstance(segment, Gap))
+                # a gap holds at least one token; a sized one with exact_length holds all of its slots
+                must_fill = 0 if not isinstance(segment, Gap) else len(starts) if settings.exact_length and segment.size else 1
+                _append(row, starts, owner=marker, must_fill=must_fill)
             marker += 1
         rows.append(row)
     return rows
 
 
-def _append(row: _Row, starts: list[int], owner: int = -1, must_fill_first: bool = False) -> None:
-    """Add known tokens (owner -1) or one marker's slots, whose contents the windows write later."""
+def _append(row: _Row, starts: list[int], owner: int = -1, must_fill: int = 0) -> None:
+    """Add known tokens (owner -1) or one marker's slots, whose contents the windows write later; the first
+    `must_fill` slots may not be the filler."""
     row.ids += starts if owner < 0 else [0] * len(starts)
     row.owner += [owner] * len(starts)
     row.filled += [owner < 0] * len(starts)
     row.starts += starts
-    row.must_fill += [must_fill_first and i == 0 for i in range(len(starts))]
+    row.must_fill += [i < must_fill for i in range(len(starts))]
 
 
 def _slot_starts(segment, old_ids, count, settings, loaded, generator) -> list[int]:

@@ -244,3 +244,16 @@ def test_a_prefix_every_candidate_shares_is_encoded_once(engine, tiny_loaded):
         hook.remove()
     assert batches[0][0] == 1 and batches[1] == (3, 1)  # the prefix once, then each row's last prefix token
     assert len(result.candidates) == 3 and all(result.fills)
+
+
+def test_exact_length_bans_the_filler_in_every_slot_of_a_sized_gap(engine, tiny_loaded):
+    from dgemma_app.engine import _build_rows
+    from dgemma_app.gaps import parse_markers
+
+    segments = parse_markers("a = <FILL:3>\nb = <FILL>\n")
+    for exact, sized in ((True, [True] * 3), (False, [True, False, False])):
+        (row,) = _build_rows(segments, tiny_loaded, FillSettings(exact_length=exact, candidates=1, slot_budget=2))
+        slots = [m for m, o in zip(row.must_fill, row.owner) if o >= 0]
+        assert slots == sized + [True, False]  # the unsized gap keeps only its first slot off the filler
+    result = engine.fill("a = <FILL:5>\n", "python", FillSettings(exact_length=True, left_to_right=True, candidates=1))
+    assert result.stats.tokens == 5 and result.candidates[0].passes == 5
