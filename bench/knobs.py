@@ -1,9 +1,11 @@
-"""CPU speed knobs: dtype (fp32 / bf16) x torch threads, single-line fill latency in one run.
+"""CPU speed knobs: dtype (fp32 / bf16) x torch threads, and optionally static cache + torch.compile, in one run.
 
-    python -m bench.knobs [--model DIR] [--tasks 10] [--dtypes fp32 bf16] [--thread-counts 1 2]
+    python -m bench.knobs [--model DIR] [--tasks 10] [--dtypes fp32 bf16] [--thread-counts 1 2] [--compile]
 
 Every configuration fills the same tasks; the configurations take turns task by task, so a change in
-the machine's load (other jobs share these cores) hits them alike.
+the machine's load (other jobs share these cores) hits them alike. `--compile` adds the library's compiled
+path (a static KV cache makes `generate` torch.compile the decoder) for the first dtype at the most threads;
+its first fill, which compiles, is reported apart.
 """
 from __future__ import annotations
 
@@ -23,39 +25,50 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10)
     parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"])
     parser.add_argument("--thread-counts", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--compile", action="store_true", help="add a static-cache + torch.compile row")
     args = parser.parse_args()
     tasks = ev.load_set("single-line", args.data, args.tasks)
     default_threads = torch.get_num_threads()
+    configs = [(d, n, False) for d in args.dtypes for n in args.thread_counts]
+    if args.compile:
+        configs.append((args.dtypes[0], max(args.thread_counts), True))
     engines = {}
-    for dtype in args.dtypes:
-        args.dtype = dtype
-        loaded = load_from_args(args)
-        engines[dtype] = (Engine(loaded), settings_from_args(loaded, args))
-    configs = [(d, n) for d in args.dtypes for n in args.thread_counts]
+    for dtype, _, compiled in configs:
+        if (dtype, compiled) not in engines:
+            args.dtype = dtype
+            loaded = load_from_args(args)
+            if compiled:
+                loaded.model.generation_config.cache_implementation = "static"
+            engines[(dtype, compiled)] = (Engine(loaded), settings_from_args(loaded, args))
     seconds = {c: [] for c in configs}
+    first = {}
     exact = {c: 0 for c in configs}
     tokens = {c: [0, 0] for c in configs}
-    for dtype, threads in configs:  # warm-up
-        torch.set_num_threads(threads)
-        engines[dtype][0].fill(tasks[0].marked(), "python", engines[dtype][1])
+    for config in configs:  # warm-up (the compiled row compiles here)
+        torch.set_num_threads(config[1])
+        engine, settings = engines[(config[0], config[2])]
+        started = time.perf_counter()
+        engine.fill(tasks[0].marked(), "python", settings)
+        first[config] = time.perf_counter() - started
     for task in tasks:
-        for dtype, threads in configs:
-            torch.set_num_threads(threads)
-            engine, settings = engines[dtype]
+        for config in configs:
+            torch.set_num_threads(config[1])
+            engine, settings = engines[(config[0], config[2])]
             started = time.perf_counter()
             result = engine.fill(task.marked(), "python", settings)
-            seconds[(dtype, threads)].append(time.perf_counter() - started)
-            exact[(dtype, threads)] += ev.is_exact(result.fills, task.solutions)
-            tokens[(dtype, threads)][0] += result.stats.tokens
-            tokens[(dtype, threads)][1] += result.stats.passes
-    engine, settings = engines[args.dtypes[0]]
+            seconds[config].append(time.perf_counter() - started)
+            exact[config] += ev.is_exact(result.fills, task.solutions)
+            tokens[config][0] += result.stats.tokens
+            tokens[config][1] += result.stats.passes
+    engine, settings = engines[(args.dtypes[0], False)]
     args.dtype = "/".join(args.dtypes)
     torch.set_num_threads(default_threads)  # the header names the machine's default
     print(f"# CPU knobs — single-line, {len(tasks)} tasks — {header(args, engine, settings)}\n")
     print(table(
-        ["dtype", "threads", "p50 s", "mean s", "p95 s", "tokens/pass", "exact"],
-        [[d, n, statistics.median(seconds[(d, n)]), statistics.mean(seconds[(d, n)]), ev.percentile(seconds[(d, n)], 95),
-          tokens[(d, n)][0] / max(1, tokens[(d, n)][1]), exact[(d, n)] / len(tasks)] for d, n in configs],
+        ["dtype", "threads", "path", "first fill s", "p50 s", "mean s", "p95 s", "passes/fill", "tokens/pass", "exact"],
+        [[d, n, "static cache + torch.compile" if c else "eager", first[(d, n, c)], statistics.median(seconds[(d, n, c)]),
+          statistics.mean(seconds[(d, n, c)]), ev.percentile(seconds[(d, n, c)], 95), tokens[(d, n, c)][1] / len(tasks),
+          tokens[(d, n, c)][0] / max(1, tokens[(d, n, c)][1]), exact[(d, n, c)] / len(tasks)] for d, n, c in configs],
     ))
 
 

@@ -323,8 +323,9 @@ def _build_rows(segments: list[Segment], loaded: LoadedModel, settings: FillSett
                 row.slots[marker] = 0
             else:
                 starts = _slot_starts(segment, ids, counts[marker], settings, loaded, generator)
-                # a gap holds at least one token; a sized one with exact_length holds all of its slots
-                must_fill = 0 if not isinstance(segment, Gap) else len(starts) if settings.exact_length and segment.size else 1
+                must_fill = 1 if isinstance(segment, Gap) else 0  # a gap holds at least one token
+                if isinstance(segment, Gap) and segment.size and settings.exact_length:
+                    must_fill = len(starts)  # <FILL:n> holds exactly n
                 _append(row, starts, owner=marker, must_fill=must_fill)
             marker += 1
         rows.append(row)
@@ -500,7 +501,8 @@ class Engine:
         input_ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prefixes])  # [B, P] left-padded
         attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prefixes])  # [B, P]
         cache = None
-        if len(rows) > 1 and width > 1 and all(p == prefixes[0] for p in prefixes):
+        own_cache = loaded.model.generation_config.cache_implementation is None  # else generate builds its own (static) cache
+        if own_cache and len(rows) > 1 and width > 1 and all(p == prefixes[0] for p in prefixes):
             # all but the last prefix token go through the encoder once; generate encodes that last one per row
             cache = shared_prefix_cache(loaded.model, prefixes[0][:-1], len(rows))
             input_ids = input_ids[:, -1:]  # [B, 1]

@@ -257,3 +257,14 @@ def test_exact_length_bans_the_filler_in_every_slot_of_a_sized_gap(engine, tiny_
         assert slots == sized + [True, False]  # the unsized gap keeps only its first slot off the filler
     result = engine.fill("a = <FILL:5>\n", "python", FillSettings(exact_length=True, left_to_right=True, candidates=1))
     assert result.stats.tokens == 5 and result.candidates[0].passes == 5
+
+
+def test_a_model_configured_for_a_static_cache_still_fills_several_candidates(engine, tiny_loaded):
+    gen = tiny_loaded.model.generation_config
+    saved = gen.cache_implementation, gen.disable_compile
+    gen.cache_implementation, gen.disable_compile = "static", True  # the library's own cache; no compile in a test
+    try:
+        result = engine.fill("x = 1\ny = <FILL:3>\n", "python", FillSettings(candidates=2, **FAST))
+    finally:
+        gen.cache_implementation, gen.disable_compile = saved
+    assert len(result.candidates) == 2 and all(result.fills)
