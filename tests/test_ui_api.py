@@ -59,6 +59,15 @@ def test_fill_with_trace_and_candidates(server):
     assert {"pieces", "state", "changed", "confidence", "entropy"} <= set(trace[0])
 
 
+def test_exact_length_fills_every_slot_of_a_sized_gap(server):
+    client, _ = server
+    _, report, stats, details = client.predict(
+        text="x = <FILL:6>\n", language="python", candidates=1, left_to_right=True, exact_length=True, **FAST, api_name="/fill"
+    )
+    assert report["status"] == "done" and details["candidates"][0]["slots"] == [6]
+    assert stats["tokens"] == 6 and stats["passes"] == 6  # one token per pass, and the filler cannot end it early
+
+
 @pytest.mark.parametrize(
     ("text", "language", "knobs", "expected"),
     [

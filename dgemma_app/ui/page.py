@@ -46,6 +46,7 @@ def _knobs() -> dict[str, gr.components.Component]:
         "edit_strength": gr.Slider(0, 1, value=0.5, step=0.05, label="Edit strength", info="share of an <EDIT>'s tokens turned to noise"),
         "seed": gr.Number(0, precision=0, label="Seed", minimum=0),
         "left_to_right": gr.Checkbox(False, label="Left-to-right baseline", info="one token per pass, like an autoregressive model"),
+        "exact_length": gr.Checkbox(False, label="Exact length", info="<FILL:n> gets exactly n tokens, no filler"),
     }
 
 
@@ -280,6 +281,7 @@ class Handlers:
         edit_strength: float | None = None,
         left_to_right: bool = False,
         with_trace: bool = False,
+        exact_length: bool = False,
     ) -> tuple[str, dict, dict, dict]:
         """Fill every <FILL>, <FILL:n> and <EDIT>old</EDIT> marker in the text with the diffusion model.
 
@@ -302,6 +304,7 @@ class Handlers:
             edit_strength: share of an <EDIT>'s tokens re-noised, 0 to 1.
             left_to_right: baseline that commits one token per pass.
             with_trace: include every denoising pass of the best candidate in the details.
+            exact_length: a <FILL:n> gets exactly n tokens (no filler), as with a model that has none.
 
         Returns:
             The filled text, the parse report, the stats, and the details (candidates, notes, trace).
@@ -310,6 +313,7 @@ class Handlers:
             max_passes=max_passes, entropy_bound=entropy_bound, t_max=t_max, t_min=t_min,
             stability_threshold=stability_threshold, confidence_threshold=confidence_threshold, seed=seed,
             candidates=candidates, slot_budget=slot_budget, edit_strength=edit_strength, left_to_right=left_to_right or None,
+            exact_length=exact_length or None,
         )
         try:
             for update in self.service.run(text or "", language or AUTO, knobs):
