@@ -1,6 +1,6 @@
 """Sampler settings against passes, latency and quality, on the same tasks in one run.
 
-    python -m bench.sampler_sweep [--model DIR] [--tasks 40] [--threads N] --grid "entropy_bound=0.5,2 t_max=0.5"
+    python -m bench.sampler_sweep [--model DIR] [--tasks 40] [--threads N] [--gap-length true] --grid "entropy_bound=0.5,2 t_max=0.5"
 
 Each `--grid` names FillSettings fields with comma-separated values; every combination is one row, and the
 rows take turns task by task so a change in machine load hits them alike. The first row is the model's
@@ -32,6 +32,7 @@ def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--set", default="single-line", choices=list(ev.SET_FILES))
     parser.add_argument("--tasks", type=int, default=40)
+    parser.add_argument("--gap-length", choices=["engine", "true"], default="engine", help="true: <FILL:n> with the solution's length")
     parser.add_argument("--grid", default="", help='e.g. "entropy_bound=0.5,2 confidence_threshold=0.005,0.05"')
     args = parser.parse_args()
     engine, default, _ = load_engine(args)
@@ -43,8 +44,8 @@ def main() -> None:
     results: list[list[ev.TaskResult]] = [[] for _ in rows]
     for task in tasks:
         for settings, out in zip(rows, results):
-            out.append(ev.evaluate_task(engine, task, settings))
-    print(f"# sampler sweep — {args.set}, {len(tasks)} tasks — {header(args, engine, default)}\n")
+            out.append(ev.evaluate_task(engine, task, settings, true_length=args.gap_length == "true"))
+    print(f"# sampler sweep — {args.set}, {len(tasks)} tasks, gap length {args.gap_length} — {header(args, engine, default)}\n")
     changed = sorted({name for change in parse_grid(args.grid) for name in change})
     body = []
     for settings, out in zip(rows, results):
