@@ -60,8 +60,13 @@ tokens that fit what follows: a closing bracket, a variable used later, the inde
 left-to-right model would have to guess that.
 
 **Gap lengths.** `<FILL>` gets a slot budget; the embedded model can put a `<null>` filler (shown
-faintly) in slots it does not need, so the gap shrinks to fit. `<FILL:n>` caps a gap at *n* tokens,
-and `<EDIT>old</EDIT>` seeds the slots with the old code and re-noises a share of it (*edit strength*).
+faintly) in slots it does not need, so the gap shrinks to fit. `<FILL:n>` caps a gap at *n* tokens
+(*Exact length* makes it exactly *n*, as for a model without a filler), and `<EDIT>old</EDIT>` seeds
+the slots with the old code and re-noises a share of it (*edit strength*).
+
+**Compare with left to right.** Tick *Left-to-right baseline* to fill the same gap one token per
+pass, as an autoregressive model would, stopping at the filler as it would stop at its end token:
+with long gaps (*Exact length*) the diffusion sampler needs several times fewer passes.
 
 **The check.** tree-sitter parses the filled file: the badge says whether it parses, and which
 errors are new (made by a fill) or were already in your input. With several candidates the one
