@@ -22,6 +22,7 @@ run parallel-vs-ltr python -m bench.parallel_vs_ltr "${common[@]}" --tasks $N_PV
 run parallel-vs-ltr-exact python -m bench.parallel_vs_ltr "${common[@]}" --tasks $N_PVL --gap-length true --exact-length
 run parallel-vs-ltr-multi-exact python -m bench.parallel_vs_ltr "${common[@]}" --tasks $N_OTHER --set multi-line --gap-length true --exact-length
 run latency python -m bench.latency "${common[@]}" --tasks $N_LAT --cold-runs $N_COLD
+run streaming python -m bench.streaming "${common[@]}" --tasks $N_LAT
 run profile python -m bench.profile "${common[@]}" --repeat 5
 run knobs python -m bench.knobs --model "$MODEL" --tasks $N_KNOB
 python -m bench.eval_table "$OUT/eval-single.json" "$OUT/eval-true-length.json" "$OUT/eval-other.json" > "$OUT/eval-table.md"
