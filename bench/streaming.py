@@ -4,8 +4,8 @@
 
 "engine only": `Engine.fill` in a fresh thread per fill, as the app runs it, nothing drawn. "web app path": the
 app's `Service.run`, which streams passes from its worker thread at most every 0.1 s, each drawn as the page
-draws it. The two take turns task by task. No torch work runs on the main thread: torch is measurably slower
-in a thread when another thread of the process has run it too, and the app never does that.
+draws it. The two take turns task by task. As in the app, no model work runs on the main thread: torch ran
+much slower in a thread while another live thread had run it before, which would skew the comparison.
 """
 from __future__ import annotations
 
