@@ -23,6 +23,14 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def add_workload_args(parser: argparse.ArgumentParser, tasks: int) -> None:
+    """--set, --tasks and --gap-length, for the scripts that fill one HumanEval-Infilling set."""
+    parser.add_argument("--set", default="single-line", choices=list(ev.SET_FILES))
+    parser.add_argument("--tasks", type=int, default=tasks)
+    parser.add_argument("--gap-length", choices=["engine", "true"], default="engine",
+                        help="true: <FILL:n> with the solution's token length (add --exact-length to forbid the filler)")
+
+
 def load_engine(args: argparse.Namespace):
     """(engine, default settings, load seconds) for the parsed flags; exits with one line on a load error."""
     from dgemma_app.cli import load_from_args, settings_from_args

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from bench.common import base_parser, header, load_engine, table
+from bench.common import add_workload_args, base_parser, header, load_engine, table
 from dgemma_app import eval as ev
 
 TARGET_SPEEDUP = 4.0
@@ -19,10 +19,7 @@ TARGET_SPEEDUP = 4.0
 
 def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--set", default="single-line", choices=list(ev.SET_FILES))
-    parser.add_argument("--tasks", type=int, default=20)
-    parser.add_argument("--gap-length", choices=["engine", "true"], default="engine",
-                        help="true: <FILL:n> with the solution's token length (add --exact-length to forbid the filler)")
+    add_workload_args(parser, tasks=20)
     args = parser.parse_args()
     engine, parallel, _ = load_engine(args)
     modes = {"parallel (default sampler)": dataclasses.replace(parallel, left_to_right=False),

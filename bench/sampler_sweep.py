@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-from bench.common import base_parser, header, load_engine, table
+from bench.common import add_workload_args, base_parser, header, load_engine, table
 from dgemma_app import eval as ev
 from dgemma_app.engine import FillSettings
 
@@ -24,15 +24,22 @@ def parse_grid(spec: str) -> list[dict]:
         name, _, values = item.partition("=")
         if name not in types:
             raise SystemExit(f"sampler_sweep: unknown setting {name!r}; known: {', '.join(types)}")
-        axes.append([(name, types[name](v)) for v in values.split(",")])
+        axes.append([(name, _typed(name, types[name], v)) for v in values.split(",")])
     return [dict(combo) for combo in itertools.product(*axes)]
+
+
+def _typed(name: str, kind: type, text: str):
+    """`text` as the setting's type; booleans are spelt true / false (bool("false") would be True)."""
+    if kind is bool:
+        if text.lower() not in ("true", "false"):
+            raise SystemExit(f"sampler_sweep: {name} takes true or false, not {text!r}")
+        return text.lower() == "true"
+    return kind(text)
 
 
 def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--set", default="single-line", choices=list(ev.SET_FILES))
-    parser.add_argument("--tasks", type=int, default=40)
-    parser.add_argument("--gap-length", choices=["engine", "true"], default="engine", help="true: <FILL:n> with the solution's length")
+    add_workload_args(parser, tasks=40)
     parser.add_argument("--grid", default="", help='e.g. "entropy_bound=0.5,2 confidence_threshold=0.005,0.05"')
     args = parser.parse_args()
     engine, default, _ = load_engine(args)
