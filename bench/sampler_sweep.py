@@ -25,7 +25,7 @@ def parse_grid(spec: str) -> list[dict]:
         if name not in types:
             raise SystemExit(f"sampler_sweep: unknown setting {name!r}; known: {', '.join(types)}")
         axes.append([(name, _typed(name, types[name], v)) for v in values.split(",")])
-    return [dict(combo) for combo in itertools.product(*axes)]
+    return [dict(combo) for combo in itertools.product(*axes)] if axes else []  # no grid: the defaults' row alone
 
 
 def _typed(name: str, kind: type, text: str):
