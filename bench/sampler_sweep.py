@@ -43,7 +43,8 @@ def main() -> None:
     parser.add_argument("--grid", default="", help='e.g. "entropy_bound=0.5,2 confidence_threshold=0.005,0.05"')
     args = parser.parse_args()
     engine, default, _ = load_engine(args)
-    rows = [default] + [dataclasses.replace(default, **change) for change in parse_grid(args.grid)]
+    changes = parse_grid(args.grid)
+    rows = [default] + [dataclasses.replace(default, **change) for change in changes]
     for settings in rows:
         settings.validate()
     tasks = ev.load_set(args.set, args.data, args.tasks)
@@ -53,7 +54,7 @@ def main() -> None:
         for settings, out in zip(rows, results):
             out.append(ev.evaluate_task(engine, task, settings, true_length=args.gap_length == "true"))
     print(f"# sampler sweep — {args.set}, {len(tasks)} tasks, gap length {args.gap_length} — {header(args, engine, default)}\n")
-    changed = sorted({name for change in parse_grid(args.grid) for name in change})
+    changed = sorted({name for change in changes for name in change})
     body = []
     for settings, out in zip(rows, results):
         s = ev.summarize("", out)

@@ -13,6 +13,7 @@ import statistics
 import threading
 import time
 from dataclasses import asdict
+from typing import Callable, TypeVar
 
 from bench.common import base_parser, header, table
 from dgemma_app import eval as ev
@@ -21,11 +22,13 @@ from dgemma_app.engine import FillResult
 from dgemma_app.ui import render
 from dgemma_app.ui.service import Progress, Service
 
+T = TypeVar("T")
 
-def in_thread(fill, text: str) -> FillResult:
-    """Run one fill in a new thread, as `Service.run` does, without streaming."""
+
+def in_thread(job: Callable[[], T]) -> T:
+    """Run `job` in a new thread and return its result: model work off the main thread, as in the app."""
     out: dict = {}
-    worker = threading.Thread(target=lambda: out.setdefault("result", fill(text)))
+    worker = threading.Thread(target=lambda: out.setdefault("result", job()))
     worker.start()
     worker.join()
     return out["result"]
@@ -48,12 +51,12 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20)
     args = parser.parse_args()
     service = Service(lambda: load_from_args(args), args.model)
-    engine = in_thread(lambda _: service.engine(), "")  # the model loads off the main thread, as in the app
+    engine = in_thread(service.engine)  # the model loads off the main thread, as in the app
     settings = settings_from_args(engine.loaded, args)
     overrides = asdict(settings)
     tasks = ev.load_set("single-line", args.data, args.tasks)
     modes = {
-        "engine only (fresh thread per fill)": lambda text: (in_thread(lambda t: engine.fill(t, "python", settings), text), 0),
+        "engine only (fresh thread per fill)": lambda text: (in_thread(lambda: engine.fill(text, "python", settings)), 0),
         "web app path (streamed, drawn)": lambda text: streamed(service, text, overrides),
     }
     seconds = {name: [] for name in modes}

@@ -238,7 +238,7 @@ def left_to_right_commit(
     if null_id is not None:
         ended = torch.where(first & (draft == null_id), owner, -2).amax(-1, keepdim=True)  # [B, 1], -2 = no gap ended
         rest = free & (owner == ended)
-        known_ids = torch.where(rest & ~first, null_id, known_ids)
+        known_ids = torch.where(rest, null_id, known_ids)  # the committed slot already drafted the filler
         first = first | rest
     return known | first, known_ids
 
