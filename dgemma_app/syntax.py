@@ -232,7 +232,7 @@ def checked_by(language: str) -> str:
     if language == TEXT:
         return "not checked: prose has no grammar"
     if language == "python":
-        return "tree-sitter's python grammar, then CPython's compile() (never run)"
+        return "tree-sitter's python grammar, then CPython's compile(), never run"
     return f"tree-sitter's {language} grammar only, not a compiler"
 
 
