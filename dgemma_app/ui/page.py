@@ -31,7 +31,7 @@ INT_KNOBS = {"max_passes", "stability_threshold", "seed", "candidates", "slot_bu
 START = render.message("Pick an example or write code with a <FILL> gap, then press Fill (Ctrl+Enter).")
 KEYS = (
     "Ctrl+I puts a `<FILL>` gap at the caret (over a selection, instead of it) · Ctrl+E wraps the selection "
-    "in `<EDIT>…</EDIT>` · Tab indents in the editor: press **Esc, then Tab** to move on"
+    "in `<EDIT>…</EDIT>` · Tab indents in the editor: press Esc, then Tab, to move on"
 )
 UNEXPECTED = "The fill failed unexpectedly; the server log has the details."
 
