@@ -184,3 +184,26 @@ def test_esc_then_tab_leaves_the_editor(page):
     page.keyboard.press("Escape")
     page.keyboard.press("Tab")
     expect(editor).not_to_be_focused()
+
+
+def test_badge_is_false_for_an_empty_python_block_body(page):
+    """tree-sitter accepts a comment-only body; CPython, and so the badge, do not."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
+    page.locator("#dgemma-editor .cm-content").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.type("# note: <FILL:1>\ndef f():\n<EDIT># todo</EDIT>")  # the editor indents the body
+    page.get_by_text("Settings (defaults from").click()
+    strength = page.get_by_label("number input for Edit strength")
+    strength.fill("0")  # the <EDIT> keeps its old text: the body stays a comment whatever the model does
+    strength.press("Enter")
+    page.get_by_text("Settings (defaults from").click()
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#dgemma-status")).to_contain_text("Filled in", timeout=WAIT)
+    expect(page.locator("#dgemma-result")).to_contain_text("# todo")
+    badge = page.locator("#dgemma-badge .dg-badge")
+    expect(badge).to_contain_text("parse error")
+    expect(badge).not_to_contain_text("Parses")
+    expect(page.locator("#dgemma-issues")).to_contain_text("IndentationError")
