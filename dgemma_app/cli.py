@@ -146,6 +146,8 @@ def _prepare(name: str, args: argparse.Namespace) -> tuple[str, str]:
 
 def run_fill(args: argparse.Namespace) -> int:
     status = 0
+    if args.trace and not args.json:
+        print("dgemma_app: --trace only applies with --json; ignored", file=sys.stderr)
     ready: list[tuple[str, str, str]] = []  # (label, text, language)
     for name in args.inputs:
         label = "stdin" if name == "-" else name
@@ -184,10 +186,11 @@ def run_fill(args: argparse.Namespace) -> int:
 
 
 def summary(result) -> str:
-    """One line: parse status and speed."""
+    """One line: parse status (and what the check covers) and speed."""
     report = result.report
     s = result.stats
-    parse = "not checked (prose)" if not report.checked else "parses" if report.parses else f"{len(report.issues)} parse error(s)"
+    verdict = "parses" if report.parses else f"{len(report.issues)} parse error(s)"
+    parse = f"{verdict} ({report.checked_by})" if report.checked else report.checked_by
     return f"{parse}; {s.tokens} tokens in {s.passes} passes, {s.seconds:.2f} s ({s.tokens_per_second:.0f} tokens/s)"
 
 

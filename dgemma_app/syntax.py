@@ -1,7 +1,8 @@
 """Syntax checks for filled code: which language a file is, where it fails to parse, how to rank fills.
 
 tree-sitter is error-tolerant, so a broken file still yields a tree; its ERROR and MISSING nodes tell
-the user *where* a fill went wrong. Positions are reported 1-based and counted in characters,
+the user *where* a fill went wrong. Its Python grammar is looser than CPython (it accepts an empty
+block body), so Python that tree-sitter accepts is confirmed with CPython's compile(), never run. Positions are reported 1-based and counted in characters,
 because that is what editors show (tree-sitter itself counts bytes). Grammars load on first use, so
 importing this module is cheap. Nothing here knows about models or the UI.
 """
@@ -13,6 +14,7 @@ import math
 import os
 import re
 import threading
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -77,7 +79,7 @@ class ParseIssue:
     column: int
     end_line: int
     end_column: int
-    kind: str  # "ERROR" | "MISSING"
+    kind: str  # "ERROR" | "MISSING" from tree-sitter; CPython's exception name ("SyntaxError", "IndentationError", ...)
     text: str
     in_fill: bool
 
@@ -92,6 +94,8 @@ class ParseReport:
     issues: list[ParseIssue] = field(default_factory=list)
     errors_before: int | None = None
     new_errors: bool = False
+    checked_by: str = ""  # what the verdict covers, in words
+
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON output and the UI."""
@@ -223,12 +227,94 @@ def _touches(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
     return any(start <= span_end and span_start <= end for span_start, span_end in spans)
 
 
+def checked_by(language: str) -> str:
+    """What a verdict for `language` covers, so "parses" is not read as "compiles"."""
+    if language == TEXT:
+        return "not checked: prose has no grammar"
+    if language == "python":
+        return "tree-sitter's python grammar, then CPython's compile(), never run"
+    return f"tree-sitter's {language} grammar only, not a compiler"
+
+
+_COMPILE_LOCK = threading.Lock()
+_Point = tuple[int, int]  # (line, column), 1-based characters
+
+
+def _compile_error(text: str) -> tuple[str, str, _Point | None, _Point | None] | None:
+    """CPython's objection to `text` as (kind, message, start, end), or None; a point may be unknown.
+
+    Warnings about the user's code are silenced: they are not ours to print, and under an "error"
+    filter they would become SyntaxErrors. catch_warnings changes process state, hence the lock."""
+    try:
+        with _COMPILE_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(text, "<fill>", "exec", dont_inherit=True)
+    except SyntaxError as err:  # IndentationError and TabError too
+        if err.lineno is None and "\0" in text:  # "cannot contain null bytes" comes without a place
+            return type(err).__name__, err.msg, *_char_at(text, text.index("\0"))
+        start = (err.lineno, err.offset) if err.lineno and err.offset else None
+        end = (err.end_lineno, err.end_offset) if err.end_lineno and err.end_offset and err.end_offset > 0 else None
+        if err.text is None:  # the compiler's own errors (after parsing) count UTF-8 bytes, the parser's characters
+            start, end = _from_bytes(text, start), _from_bytes(text, end)
+        return type(err).__name__, err.msg, start, end
+    except UnicodeEncodeError as err:  # a lone surrogate
+        return type(err).__name__, err.reason, *_char_at(text, err.start)
+    except ValueError as err:  # null bytes, in older Pythons
+        return type(err).__name__, str(err), *_char_at(text, max(text.find("\0"), 0))
+    except (RecursionError, MemoryError) as err:
+        return type(err).__name__, "too deeply nested for CPython's compiler", None, None
+    return None
+
+
+def _from_bytes(text: str, point: _Point | None) -> _Point | None:
+    """A (line, UTF-8 byte column) point as (line, character column)."""
+    lines = text.split("\n")
+    if point is None or not 1 <= point[0] <= len(lines):
+        return point
+    head = lines[point[0] - 1].encode("utf-8", "surrogatepass")[: point[1] - 1]
+    return point[0], len(head.decode("utf-8", "ignore")) + 1
+
+
+def _char_at(text: str, offset: int) -> tuple[_Point, _Point]:
+    """Start and end (line, column) of the character at `offset`."""
+    line, column = text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
+    return (line, column), (line, column + 1)
+
+
+def _compile_issues(text: str, fill_spans: Sequence[tuple[int, int]]) -> list[ParseIssue]:
+    """CPython's verdict on Python that tree-sitter accepted, as at most one issue. Its points are
+    clamped into the text (an error at the end of the file sits past the last character); an unknown
+    or earlier end is the start."""
+    error = _compile_error(text)
+    if error is None:
+        return []
+    kind, message, start, end = error
+    lines = text.split("\n")
+
+    def place(point: _Point | None) -> tuple[_Point, int]:
+        """A point clamped into the text, and its character offset."""
+        row = min(max(point[0] if point else 1, 1), len(lines))
+        column = min(max(point[1] if point else 1, 1), len(lines[row - 1]) + 1)
+        return (row, column), sum(len(line) + 1 for line in lines[: row - 1]) + column - 1
+
+    (line, column), start_offset = place(start)
+    (end_line, end_column), end_offset = place(end or start)
+    if end_offset < start_offset:
+        (end_line, end_column), end_offset = (line, column), start_offset
+    return [
+        ParseIssue(
+            line=line, column=column, end_line=end_line, end_column=end_column, kind=kind, text=message,
+            in_fill=_touches(start_offset, end_offset, fill_spans),
+        )
+    ]
+
+
 def _issues(text: str, language: str, fill_spans: Sequence[tuple[int, int]]) -> list[ParseIssue]:
     """Every issue in `text`; surrogatepass keeps odd Unicode parseable instead of raising."""
     data = text.encode("utf-8", "surrogatepass")
     root = _parser(language).parse(data).root_node
     if not root.has_error:
-        return []
+        return _compile_issues(text, fill_spans) if language == "python" else []
     positions = _Positions(text, data)
     issues = []
     for node in _error_nodes(root):
@@ -263,7 +349,7 @@ def parse_report(
     `original` is the input with the gaps removed, parsed to tell new errors from old ones."""
     language = _canonical(language)
     if language == TEXT:
-        return ParseReport(language=language, checked=False, parses=True)
+        return ParseReport(language=language, checked=False, parses=True, checked_by=checked_by(language))
     issues = _issues(text, language, fill_spans)
     errors_before = None if original is None else _issue_count(original, language)
     new_errors = any(issue.in_fill for issue in issues) or (
@@ -276,6 +362,7 @@ def parse_report(
         issues=issues,
         errors_before=errors_before,
         new_errors=new_errors,
+        checked_by=checked_by(language),
     )
 
 

@@ -1,22 +1,57 @@
-// Keyboard shortcuts and gap insertion for the dgemma_app page (loaded into <head> by the app).
+// Keyboard shortcuts and gap markers for the dgemma_app page (loaded into <head> by the app).
 (() => {
   const GAP = "<FILL>";
+  const OPEN = "<EDIT>";
+  const CLOSE = "</EDIT>";
+  const SHORTCUTS = { enter: "dgemma-fill", i: "dgemma-insert", e: "dgemma-edit" };
 
   // The CodeMirror 6 view behind the gr.Code editor, found from its DOM (null if the layout changes).
+  // CodeMirror 6.39+ hangs a tile on the DOM (`cmTile`, whose root holds the view), older versions a
+  // content view (`cmView`, whose rootView holds it); both are tried, as EditorView.findFromDOM does.
   function editorView() {
     const content = document.querySelector("#dgemma-editor .cm-content");
-    const tile = content && content.cmView;
-    if (!tile) return null;
-    return tile.rootView ? tile.rootView.view : tile.view || null;
+    if (!content) return null;
+    for (const tile of [content.cmTile, content.cmView]) {
+      const view = tile && (tile.view || (tile.root && tile.root.view) || (tile.rootView && tile.rootView.view));
+      if (view && typeof view.dispatch === "function") return view;
+    }
+    return null;
   }
 
-  // Insert a gap marker at the cursor (replacing a selection); returns the editor's new text.
-  function insertGap(code) {
+  // Apply `change(view)` to the editor and return its new text; without a view, `fallback(code)`.
+  function edit(code, change, fallback) {
     const view = editorView();
-    if (!view) return (code || "") + GAP;
-    view.dispatch(view.state.replaceSelection(GAP));
+    if (!view) {
+      console.warn("dgemma: the editor's CodeMirror view was not found; the marker goes at the end");
+      return fallback(code || "");
+    }
+    change(view);
     view.focus();
     return view.state.doc.toString();
+  }
+
+  // A gap at the caret; a selection is replaced by it.
+  function insertGap(code) {
+    return edit(code, (view) => view.dispatch(view.state.replaceSelection(GAP)), (text) => text + GAP);
+  }
+
+  // The selection wrapped in <EDIT>…</EDIT> and still selected inside it; at a bare caret the
+  // empty pair goes in with the caret between the tags, ready to type the old code.
+  function wrapEdit(code) {
+    return edit(
+      code,
+      (view) => {
+        const { from, to } = view.state.selection.main;
+        const inner = view.state.sliceDoc(from, to);
+        const start = from + OPEN.length;
+        view.dispatch({
+          changes: { from, to, insert: OPEN + inner + CLOSE },
+          selection: { anchor: start, head: start + inner.length },
+          scrollIntoView: true,
+        });
+      },
+      (text) => text + OPEN + CLOSE,
+    );
   }
 
   function press(id) {
@@ -24,19 +59,19 @@
     if (button && !button.disabled) button.click();
   }
 
-  // Capture phase, so the editor's own Mod-Enter / Mod-i bindings do not run first.
+  // Capture phase, so the editor's own Mod-Enter / Mod-i / Mod-e bindings do not run first.
   document.addEventListener(
     "keydown",
     (event) => {
       if (!(event.ctrlKey || event.metaKey) || event.altKey) return;
-      const key = event.key.toLowerCase();
-      if (key !== "enter" && key !== "i") return;
+      const id = SHORTCUTS[event.key.toLowerCase()];
+      if (!id) return;
       event.preventDefault();
       event.stopPropagation();
-      press(key === "enter" ? "dgemma-fill" : "dgemma-insert");
+      press(id);
     },
     true,
   );
 
-  window.dgemma = { insertGap };
+  window.dgemma = { insertGap, wrapEdit };
 })();

@@ -13,6 +13,7 @@ from dgemma_app.syntax import (
     ParseIssue,
     ParseReport,
     UnknownLanguageError,
+    checked_by,
     guess_language,
     language_for,
     parse_report,
@@ -55,7 +56,7 @@ def test_every_grammar_has_cases():
 @pytest.mark.parametrize("lang", GRAMMARS)
 def test_valid_snippet_parses(lang):
     report = parse_report(VALID[lang], lang)
-    assert report == ParseReport(language=lang, checked=True, parses=True, issues=[])
+    assert report == ParseReport(language=lang, checked=True, parses=True, issues=[], checked_by=checked_by(lang))
 
 
 @pytest.mark.parametrize("lang", GRAMMARS)
@@ -188,7 +189,7 @@ def test_more_errors_than_before_is_new_even_outside_fills():
 
 def test_text_is_not_checked():
     report = parse_report("def f(:\n )))", "text", fill_spans=[(0, 3)], original="((")
-    assert report == ParseReport(language="text", checked=False, parses=True, issues=[])
+    assert report == ParseReport(language="text", checked=False, parses=True, issues=[], checked_by=checked_by("text"))
 
 
 def test_aliases_accepted_and_unknown_rejected_by_parse_report():

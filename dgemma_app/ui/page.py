@@ -29,6 +29,10 @@ EDITOR_MODES = {
 }
 INT_KNOBS = {"max_passes", "stability_threshold", "seed", "candidates", "slot_budget"}
 START = render.message("Pick an example or write code with a <FILL> gap, then press Fill (Ctrl+Enter).")
+KEYS = (
+    "Ctrl+I puts a `<FILL>` gap at the caret (over a selection, instead of it) · Ctrl+E wraps the selection "
+    "in `<EDIT>…</EDIT>` · Tab indents in the editor: press Esc, then Tab, to move on"
+)
 UNEXPECTED = "The fill failed unexpectedly; the server log has the details."
 
 
@@ -66,6 +70,7 @@ class Page:
     editor: gr.Code
     language: gr.Dropdown
     insert: gr.Button
+    edit: gr.Button
     fill: gr.Button
     stop: gr.Button
     status: gr.HTML
@@ -106,8 +111,10 @@ def build_demo(service: Service) -> gr.Blocks:
                 with gr.Row(elem_id="dgemma-actions"):
                     language = gr.Dropdown([AUTO, *syntax.LANGUAGES], value=AUTO, label="Language", min_width=140, scale=2)
                     insert = gr.Button("Insert gap · Ctrl+I", elem_id="dgemma-insert", scale=2)
+                    edit = gr.Button("Wrap in EDIT · Ctrl+E", elem_id="dgemma-edit", scale=2)
                     fill = gr.Button("Fill · Ctrl+Enter", variant="primary", elem_id="dgemma-fill", scale=2)
                     stop = gr.Button("Stop", variant="stop", elem_id="dgemma-stop", scale=1, min_width=70)
+                gr.Markdown(KEYS, elem_id="dgemma-keys")
                 status = gr.HTML(START, elem_id="dgemma-status")
                 gr.Examples(
                     [[text, lang] for _, lang, text in EXAMPLES], inputs=[editor, language],
@@ -133,7 +140,7 @@ def build_demo(service: Service) -> gr.Blocks:
         with gr.Accordion("How it works", open=True, elem_id="dgemma-how"):
             gr.Markdown(HOW_IT_WORKS)
         state = gr.State(None)
-        page = Page(demo, model_info, editor, language, insert, fill, stop, status, knobs, badge, result, issues, candidates, stats, use, canvas, slider, plot, state)
+        page = Page(demo, model_info, editor, language, insert, edit, fill, stop, status, knobs, badge, result, issues, candidates, stats, use, canvas, slider, plot, state)
         wire(page, Handlers(service, page))
     return demo
 
@@ -148,6 +155,7 @@ def wire(page: Page, handlers: "Handlers") -> None:
     )
     page.stop.click(handlers.stopped, None, [page.status], cancels=[run], api_visibility="private", queue=False)
     page.insert.click(None, [page.editor], [page.editor], js="(code) => window.dgemma.insertGap(code)")
+    page.edit.click(None, [page.editor], [page.editor], js="(code) => window.dgemma.wrapEdit(code)")
     page.language.change(handlers.editor_mode, [page.language, page.editor], [page.editor], api_visibility="private", queue=False)
     page.slider.change(handlers.show_pass, [page.slider, page.state, page.candidates], [page.canvas, page.plot], api_visibility="private", queue=False, show_progress="hidden")
     page.candidates.input(handlers.pick, [page.candidates, page.state], page.result_outputs, api_visibility="private", queue=False)
