@@ -204,11 +204,9 @@ def is_exact(fills: Sequence[str], solutions: Sequence[str]) -> bool:
 
 def compiles(source: str) -> bool:
     """Whether CPython compiles `source` (tree-sitter accepts an empty block body that CPython rejects)."""
-    try:
-        compile(source, "<fill>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
+    from .syntax import compile_error
+
+    return compile_error(source) is None
 
 
 def test_program(filled: str, task: Task) -> str:

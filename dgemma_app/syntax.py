@@ -240,7 +240,7 @@ _COMPILE_LOCK = threading.Lock()
 _Point = tuple[int, int]  # (line, column), 1-based characters
 
 
-def _compile_error(text: str) -> tuple[str, str, _Point | None, _Point | None] | None:
+def compile_error(text: str) -> tuple[str, str, _Point | None, _Point | None] | None:
     """CPython's objection to `text` as (kind, message, start, end), or None; a point may be unknown.
 
     Warnings about the user's code are silenced: they are not ours to print, and under an "error"
@@ -285,7 +285,7 @@ def _compile_issues(text: str, fill_spans: Sequence[tuple[int, int]]) -> list[Pa
     """CPython's verdict on Python that tree-sitter accepted, as at most one issue. Its points are
     clamped into the text (an error at the end of the file sits past the last character); an unknown
     or earlier end is the start."""
-    error = _compile_error(text)
+    error = compile_error(text)
     if error is None:
         return []
     kind, message, start, end = error
