@@ -8,7 +8,8 @@
 #   1. base image: Debian bookworm from debootstrap with Python 3.11 in a venv at /opt/venv (first on
 #      PATH, so `python` and `pip` are there as the Dockerfile expects); made once, --new-base remakes it
 #   2. the image: buildah bud --isolation chroot, BASE_IMAGE = that base, TORCH_INDEX = a file index of
-#      the local wheels (WHEELS_DIR, default /opt/wheels: the CPU torch wheel), the rest from PyPI
+#      the local wheels (WHEELS_DIR, default /opt/wheels: the CPU torch wheel), the rest from PyPI through
+#      this machine's TLS proxy: the host's CA bundle is mounted over the image's during the build only
 #   3. the image's CMD runs under chroot in a mounted container, as its user, with its environment and
 #      working directory, on 127.0.0.1; the image's own HEALTHCHECK command is polled until it passes
 #   4. one /fill through gradio_client (the image's own), then the app is stopped and everything unmounted
@@ -37,6 +38,7 @@ base=localhost/dgemma-base:bookworm
 image=localhost/dgemma-app:latest
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 wheels=${WHEELS_DIR:-/opt/wheels}
+cas=/etc/ssl/certs/ca-certificates.crt  # Debian's pip trusts this bundle
 work=$(mktemp -d /tmp/dgemma-image.XXXXXX)
 containers=() root="" app=""
 
@@ -73,9 +75,9 @@ for whl in "$wheels"/*.whl; do
     echo "<a href=\"${name//+/%2B}\">$name</a>" >>"$work/index/$project/index.html"
 done
 started=$SECONDS
-nice -n 10 buildah bud --isolation chroot --layers --format docker \
+nice -n 10 buildah bud --isolation chroot --layers --force-rm --format docker \
     --build-arg BASE_IMAGE="$base" --build-arg TORCH_INDEX=file:///wheel-index \
-    --volume "$work/index:/wheel-index:ro" --tag "$image" "$repo"
+    --volume "$work/index:/wheel-index:ro" --volume "$cas:$cas:ro" --tag "$image" "$repo"
 build_time=$((SECONDS - started))
 size=$(buildah images --format '{{.Size}}' "$image")
 
