@@ -2,7 +2,7 @@
 # Build the image from the unchanged Dockerfile without Docker or a registry, start its app under
 # chroot and fill one gap through gradio_client (see docs/deploy.md, "Building the image here").
 #
-#   deploy/build_image.sh [--new-base] [--port N]
+#   deploy/build_image.sh [--new-base] [--port N]     (the app port: default the first free one from 7861)
 #
 # As root, with Debian's tools: apt-get install -y buildah debootstrap
 #   1. base image: Debian bookworm from debootstrap with Python 3.11 in a venv at /opt/venv (first on
@@ -18,7 +18,7 @@ set -euo pipefail
 die() { echo "build_image: $*" >&2; exit 1; }
 usage() { echo "usage: $0 [--new-base] [--port N]" >&2; exit 2; }
 
-new_base=0 port=7861
+new_base=0 port=""
 while (($#)); do
     case $1 in
         --new-base) new_base=1 ;;
@@ -96,13 +96,18 @@ case ${check[0]:-} in
     CMD-SHELL) check=(/bin/sh -c "${check[1]}") ;;
     *) die "the image has no HEALTHCHECK command (built without --format docker?)" ;;
 esac
+taken() { (: </dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
+if [[ -z $port ]]; then
+    port=7861; while taken "$port"; do ((++port)); done
+elif taken "$port"; then
+    die "port $port is taken: pass another --port"
+fi
 mount -t proc proc "$root/proc"
 mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"
 in_image() {
     chroot --userspec="$uid:$gid" --groups="$gid" "$root" /usr/bin/env -i -C "$workdir" "${env[@]}" HOME="$home" \
         GRADIO_SERVER_NAME=127.0.0.1 DGEMMA_PORT="$port" "$@"
 }
-in_image "${check[@]}" >/dev/null 2>&1 && die "something already answers on port $port: pass another --port"
 started=$SECONDS
 in_image "${cmd[@]}" >"$work/app.log" 2>&1 &
 app=$!
