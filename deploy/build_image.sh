@@ -69,7 +69,8 @@ fi
 # 2. the image, from the unchanged Dockerfile; pip inside it reads the local wheels as a simple index
 for whl in "$wheels"/*.whl; do
     [[ -e $whl ]] || die "no wheels in $wheels (set WHEELS_DIR to the folder with the CPU torch wheel)"
-    name=${whl##*/} project=${whl##*/}; project=${project%%-*}; project=${project,,}; project=${project//_/-}
+    name=${whl##*/}
+    project=${name%%-*}; project=${project,,}; project=${project//_/-}  # torch-2.13.0+cpu-….whl -> torch
     mkdir -p "$work/index/$project"
     cp -l "$whl" "$work/index/$project/" 2>/dev/null || cp "$whl" "$work/index/$project/"
     echo "<a href=\"${name//+/%2B}\">$name</a>" >>"$work/index/$project/index.html"
