@@ -2,7 +2,8 @@
 # Build the image from the unchanged Dockerfile without Docker or a registry, start its app under
 # chroot and fill one gap through gradio_client (see docs/deploy.md, "Building the image here").
 #
-#   deploy/build_image.sh [--new-base] [--port N]     (the app port: default the first free one from 7861)
+#   deploy/build_image.sh [--new-base] [--port N]     (the app port: default the first free one from 18600,
+#                                                      outside the 7860-7959 that Gradio picks ports from)
 #
 # As root, with Debian's tools: apt-get install -y buildah debootstrap
 #   1. base image: Debian bookworm from debootstrap with Python 3.11 in a venv at /opt/venv (first on
@@ -28,8 +29,8 @@ while (($#)); do
     shift
 done
 
-for tool in buildah debootstrap chroot mount; do
-    command -v "$tool" >/dev/null || die "$tool is missing: apt-get install -y buildah debootstrap"
+for tool in buildah debootstrap chroot mount ss; do
+    command -v "$tool" >/dev/null || die "$tool is missing: apt-get install -y buildah debootstrap iproute2"
 done
 ((EUID == 0)) || die "run as root (buildah's storage, debootstrap and chroot need it)"
 
@@ -99,20 +100,20 @@ case ${check[0]:-} in
 esac
 taken() { (: </dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 if [[ -z $port ]]; then
-    port=7861; while taken "$port"; do ((++port)); done
+    port=18600; while taken "$port"; do ((++port)); done
 elif taken "$port"; then
     die "port $port is taken: pass another --port"
 fi
 mount -t proc proc "$root/proc"
 mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"
-in_image() {
-    chroot --userspec="$uid:$gid" --groups="$gid" "$root" /usr/bin/env -i -C "$workdir" "${env[@]}" HOME="$home" \
-        GRADIO_SERVER_NAME=127.0.0.1 DGEMMA_PORT="$port" "$@"
-}
+# a command prefix, not a function: chroot and env exec, so $! below is the app's own pid
+in_image=(chroot --userspec="$uid:$gid" --groups="$gid" "$root" /usr/bin/env -i -C "$workdir" "${env[@]}" HOME="$home"
+    GRADIO_SERVER_NAME=127.0.0.1 DGEMMA_PORT="$port")
 started=$SECONDS
-in_image "${cmd[@]}" >"$work/app.log" 2>&1 &
+"${in_image[@]}" "${cmd[@]}" >"$work/app.log" 2>&1 &
 app=$!
-until in_image "${check[@]}" >/dev/null 2>&1; do
+ours() { ss -Hltnp "sport = :$port" | grep -q "pid=$app,"; }  # the port is our app's, not a newcomer's
+until "${in_image[@]}" "${check[@]}" >/dev/null 2>&1 && ours; do
     kill -0 "$app" 2>/dev/null || { cat "$work/app.log" >&2; die "the app exited before its health check passed"; }
     ((SECONDS - started < 300)) || { cat "$work/app.log" >&2; die "no healthy app after 300 s"; }
     sleep 1
@@ -120,7 +121,7 @@ done
 health_time=$((SECONDS - started))
 
 # 4. one fill through the API
-fill=$(in_image python -c '
+fill=$("${in_image[@]}" python -c '
 import json, sys
 from gradio_client import Client
 text, report, stats, _ = Client(sys.argv[1], verbose=False).predict(

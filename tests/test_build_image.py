@@ -27,4 +27,4 @@ def test_port_needs_a_number():
 def test_missing_tool_is_named_with_its_install_command(tmp_path):
     out = run("--port", "7999", path=str(tmp_path))
     assert out.returncode == 1
-    assert out.stderr.strip() == "build_image: buildah is missing: apt-get install -y buildah debootstrap"
+    assert out.stderr.strip() == "build_image: buildah is missing: apt-get install -y buildah debootstrap iproute2"
