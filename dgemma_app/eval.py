@@ -334,7 +334,7 @@ def _cpu_name() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import add_model_args, add_sampler_args
+    from .wiring import add_model_args, add_sampler_args
 
     p = argparse.ArgumentParser(prog="python -m dgemma_app.eval", description="HumanEval-Infilling and held-out evaluation.")
     p.add_argument("--set", dest="sets", action="append", choices=list(SET_FILES), help="benchmark set; repeat for several (default single-line)")
@@ -353,9 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import load_from_args, settings_from_args
-    from .engine import Engine, SettingsError
+    from .engine import Engine
     from .model import ModelLoadError
+    from .settings import SettingsError
+    from .wiring import load_from_args, settings_from_args
 
     args = build_parser().parse_args(argv)
     sets = args.sets or ([] if args.heldout else ["single-line"])

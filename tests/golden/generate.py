@@ -24,7 +24,7 @@ class _Capture:
 
 
 def main() -> None:
-    from tests.conftest import build_tiny_model
+    from dgemma_app.tiny import build_tiny_model
 
     with tempfile.TemporaryDirectory() as folder:
         model = build_tiny_model(Path(folder) / "tiny")
