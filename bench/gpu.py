@@ -168,13 +168,13 @@ def random_model_rows(args: argparse.Namespace, dtype: torch.dtype) -> list[list
 
 def embedded_row(args: argparse.Namespace) -> list:
     """The embedded default through the app's own Engine: HumanEval single-line fills, wall time per fill."""
-    from dgemma_app.engine import Engine, FillSettings
+    from dgemma_app.engine import Engine
     from dgemma_app.model import load_model
 
-    loaded = load_model(DEFAULT_MODEL_DIR, device_map=args.device, dtype="auto")
-    engine, settings = Engine(loaded), FillSettings.from_model(loaded)
+    engine = Engine(load_model(DEFAULT_MODEL_DIR, device_map=args.device, dtype="auto"))
+    settings = engine.settings()
     tasks = ev.spread(ev.load_set("single-line", args.data), args.fills)
-    engine.fill(tasks[0].marked(), "python", settings)  # warm-up
+    ev.warm_up(engine, tasks[0], settings)
     peak_gib(args.device, reset=True)
     seconds, passes, tokens = [], 0, 0
     for task in tasks:

@@ -233,13 +233,24 @@ def token_lengths(tokenizer, solutions: Iterable[str]) -> list[int]:
     return [max(1, len(tokenizer(s, add_special_tokens=False)["input_ids"])) for s in solutions]
 
 
-def evaluate_task(engine, task: Task, settings, true_length: bool = False, timeout: float = PROGRAM_TIMEOUT_S) -> TaskResult:
-    """Fill one task and score it."""
-    sizes = token_lengths(engine.loaded.tokenizer, task.solutions) if true_length else None
+def timed_fill(engine, text: str, settings):
+    """(FillResult, wall seconds of the fill, ranking included): how every figure here and in bench/ is timed."""
     started = time.perf_counter()
-    result = engine.fill(task.marked(sizes), "python", settings)
-    seconds = time.perf_counter() - started
-    outcome = run_program(test_program(result.text, task), timeout) if task.test else None
+    result = engine.fill(text, "python", settings)
+    return result, time.perf_counter() - started
+
+
+def warm_up(engine, task: Task, settings) -> None:
+    """One untimed fill first: lazy initialisation is not a fill's cost."""
+    engine.fill(task.marked(), "python", settings)
+
+
+def evaluate_task(engine, task: Task, settings, true_length: bool = False, timeout: float = PROGRAM_TIMEOUT_S,
+                  run_tests: bool = True) -> TaskResult:
+    """Fill one task and score it (`run_tests=False`: no pass@1, for timing runs)."""
+    sizes = token_lengths(engine.loaded.tokenizer, task.solutions) if true_length else None
+    result, seconds = timed_fill(engine, task.marked(sizes), settings)
+    outcome = run_program(test_program(result.text, task), timeout) if task.test and run_tests else None
     return TaskResult(
         task_id=task.task_id,
         fills=result.fills,
@@ -371,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     engine = Engine(loaded)
     if workloads and workloads[0][1]:
-        engine.fill(workloads[0][1][0].marked(), "python", settings)  # warm-up: lazy initialisation is not a fill's cost
+        warm_up(engine, workloads[0][1][0], settings)
     report = EvalReport(loaded.source, asdict(settings), args.gap_length, machine_info(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     per_task: dict[str, list[dict]] = {}
     for name, tasks in workloads:

@@ -14,6 +14,10 @@ from dgemma_app.model import load_model  # noqa: E402
 from dgemma_app.tiny import build_tiny_model  # noqa: E402
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption("--screenshots", type=Path, default=None, help="folder for the browser tests' screenshots (default: a temporary one)")
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny")

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from dgemma_app import cli, gaps
-from dgemma_app.engine import FillSettings
-from dgemma_app.gaps import MarkerError
+from dgemma_app.gaps import Limits, MarkerError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -234,14 +233,14 @@ def test_default_limits_are_1_mib_and_256_markers(tiny_model_dir, tmp_path, caps
 def test_limits_stop_before_any_generation(engine, tiny_loaded):
     """Over a limit, the engine raises before a single denoising pass."""
     passes = []
-    settings = FillSettings.from_model(tiny_loaded, max_passes=2)
+    settings = engine.settings(max_passes=2)
     with pytest.raises(MarkerError, match="over the limit of 100 bytes"):
-        engine.fill("x = <FILL>\n" + "#" * 200, "python", settings, on_pass=passes.append, max_bytes=100)
+        engine.fill("x = <FILL>\n" + "#" * 200, "python", settings, on_pass=passes.append, limits=Limits(max_bytes=100))
     with pytest.raises(MarkerError, match="more than 3 markers"):
-        engine.fill("<FILL:1>\n" * 4, "python", settings, on_pass=passes.append, max_markers=3)
+        engine.fill("<FILL:1>\n" * 4, "python", settings, on_pass=passes.append, limits=Limits(max_markers=3))
     assert passes == []
     # the same text under raised limits does run
-    engine.fill("x = <FILL:1>\n" * 4, "python", settings, on_pass=passes.append, max_markers=4)
+    engine.fill("x = <FILL:1>\n" * 4, "python", settings, on_pass=passes.append, limits=Limits(max_markers=4))
     assert passes
 
 

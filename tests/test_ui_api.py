@@ -1,6 +1,6 @@
 """The app's named API endpoints, called through gradio_client against the real server, in process.
 
-The server runs the tiny random-weight model from conftest: its fills are junk, but every pass, the
+The server runs the package's tiny random-weight model (dgemma_app.tiny): its fills are junk, but every pass, the
 streaming, the parse check and the error paths are real.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from gradio_client import Client
 from gradio_client.utils import QueueError, Status
 
 from dgemma_app.cli import add_serve_args
+from dgemma_app.gaps import Limits
 from dgemma_app.model import load_model
 from dgemma_app.syntax import ParseIssue, ParseReport
 from dgemma_app.ui import Service, build_demo, launch, render, serve
@@ -26,7 +27,7 @@ FAST = {"max_passes": 6, "seed": 1}
 
 @pytest.fixture(scope="module")
 def server(tiny_loaded):
-    service = Service(lambda: tiny_loaded, "tiny test model", max_bytes=4096)
+    service = Service(lambda: tiny_loaded, "tiny test model", Limits(max_bytes=4096))
     demo = build_demo(service)
     url = launch(demo, port=None, concurrency=2, queue_size=16, block=False)
     yield Client(url, verbose=False), service
