@@ -17,8 +17,7 @@ from typing import Callable
 import torch
 
 from . import syntax
-from .backends import backend_for
-from .backends.base import LoadedModel, PassRecord, WindowBatch, settings_for
+from .backends.base import LoadedModel, PassRecord, WindowBatch, backend_for, settings_for
 from .gaps import Edit, Gap, Known, Limits, Segment, parse_markers, stitch, without_gaps
 from .results import Candidate, FillResult, FillStats, Position, TracePass
 from .settings import FillSettings, SettingsError

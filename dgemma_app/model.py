@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .backends import backend_for, registered
-from .backends.base import LoadedModel
+from .backends import diffusion_gemma, rule  # noqa: F401  (importing a family registers its backend)
+from .backends.base import LoadedModel, backend_for, registered
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "dgemma-code-tiny"

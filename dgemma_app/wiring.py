@@ -10,8 +10,7 @@ import argparse
 import os
 
 from . import gaps
-from .backends import registered
-from .backends.base import LoadedModel, settings_for
+from .backends.base import LoadedModel, registered, settings_for
 from .gaps import Limits
 from .model import DEFAULT_MODEL_DIR, ModelLoadError, load_model
 from .settings import FillSettings, Setting, all_settings

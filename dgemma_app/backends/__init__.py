@@ -1,11 +1,8 @@
-"""Model families the engine can drive, each registered under its checkpoints' `model_type`.
+"""Model families the engine can drive: `base` is the seam (protocol, records, registry); each family module
+registers its backend under its checkpoints' `model_type` when imported (`model.py` imports them all).
 
-Importing this package registers them all: DiffusionGemma (the app's models) and the rule backend (no model;
-it proves the seam in tests and shows where a masked-diffusion family such as LLaDA or Dream would plug in).
+- `diffusion_gemma`: the app's models, through the library's own `generate`.
+- `rule`: no model; it proves the seam in tests and shows where a masked-diffusion family (LLaDA, Dream) plugs in.
+
+Nothing is imported here, so the engine can use the registry without loading any model library.
 """
-from __future__ import annotations
-
-from . import diffusion_gemma, rule
-from .base import backend_for, registered
-
-__all__ = ["backend_for", "diffusion_gemma", "registered", "rule"]

@@ -2,8 +2,8 @@
 DiffusionGemma. Tests drive the whole engine (rows, windows, candidates, ranking, trace) through it.
 
 The rule: a gap slot starts as the padding token (a stand-in for noise); each pass commits the two leftmost
-free slots of every row (one with `left_to_right`) to the token of `RULE_TEXT`, at confidence 1; a row stops
-once its window has no free slot.
+free gap slots of every row (one with `left_to_right`) to the token of `RULE_TEXT`, at confidence 1; a row stops
+once its window has no free gap slot.
 
 How a masked-diffusion family (LLaDA, Dream, DiffuCoder) plugs in the same way, in one module:
 
@@ -61,7 +61,8 @@ class RuleBackend:
     def denoise(self, batch: WindowBatch, start: list[list[int]], settings: FillSettings,
                 on_pass: Callable[[PassRecord], None] | None, cancel: threading.Event | None) -> Denoised:
         canvas = [list(row) for row in start]  # [B, C]
-        known = [list(row) for row in batch.known]  # [B, C]: clamped or committed
+        # [B, C] clamped or committed; positions past the text (owner -1, not clamped) are left as they are
+        known = [[k or o < 0 for k, o in zip(ks, os)] for ks, os in zip(batch.known, batch.owner)]
         per_pass = 1 if settings.left_to_right else 2
         passes: list[PassRecord] = []
         while not all(all(row) for row in known):
