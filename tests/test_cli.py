@@ -79,6 +79,7 @@ def split_known(marked: str, fill_text: str) -> tuple[str, str]:
 # ----------------------------------------------------------------------------- subprocess: many inputs
 
 
+@pytest.mark.slow
 def test_many_inputs_one_bad_exit_2_others_printed(run):
     assert run["code"] == 2, run["err"]
     assert "Traceback" not in run["err"]
@@ -88,6 +89,7 @@ def test_many_inputs_one_bad_exit_2_others_printed(run):
     assert records[1]["text"] == records[2]["text"]  # same seed, same input, same fill
 
 
+@pytest.mark.slow
 def test_each_bad_input_is_one_line_naming_it(run):
     lines = run["err"].splitlines()
     folder = run["folder"]
@@ -99,6 +101,7 @@ def test_each_bad_input_is_one_line_naming_it(run):
         assert expected[name] in line, (name, line)
 
 
+@pytest.mark.slow
 def test_json_contract(run):
     for record, marked in zip([json.loads(line) for line in run["out"].splitlines()], [STDIN_PY, GOOD_PY, GOOD_PY]):
         assert {"text", "fills", "language", "parses", "errors", "candidates", "stats", "trace"} <= set(record)
@@ -119,6 +122,7 @@ def test_json_contract(run):
         assert record["text"] == prefix + record["fills"][0] + suffix
 
 
+@pytest.mark.slow
 def test_trace_has_every_pass(run):
     record = json.loads(run["out"].splitlines()[1])
     trace = record["trace"]

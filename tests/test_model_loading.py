@@ -166,6 +166,7 @@ def subprocesses(tmp_path_factory, tiny_model_dir, gpt2_dir):
     return {name: (proc, *proc.communicate(timeout=180)) for name, proc in started.items()}
 
 
+@pytest.mark.slow
 def test_hub_id_from_offline_cache_layout_and_remote_code_stays_off(subprocesses):
     """By hub id from a `hf download`-shaped cache with HF_HUB_OFFLINE=1, in a clean process."""
     proc, stdout, stderr = subprocesses["hub"]
@@ -185,6 +186,7 @@ def test_hub_id_from_offline_cache_layout_and_remote_code_stays_off(subprocesses
     assert "'evil_remote' model, not DiffusionGemma" in out["remote_trusted"]
 
 
+@pytest.mark.slow
 def test_cli_load_failure_is_one_line(subprocesses):
     proc, stdout, stderr = subprocesses["cli"]
     assert proc.returncode == 2, stderr
