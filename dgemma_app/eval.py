@@ -3,7 +3,9 @@
 Each task is text with one or more gaps; the engine fills them and the harness scores the fills:
 pass@1 (the filled program plus its unit test run in a separate, time-limited `python -I` process
 in a fresh temporary folder, never in this process), exact match (trailing whitespace ignored per
-line), whether the filled program parses (tree-sitter), seconds per fill and tokens per decoder pass.
+line), whether the filled program parses (tree-sitter) and compiles (CPython's `compile()`, never run),
+fill length against the true length, seconds per fill and tokens per decoder pass. The `obvious` set
+(`dgemma_app/evalsets/obvious.txt`) holds one-line gaps any Python programmer fills at a glance.
 """
 from __future__ import annotations
 
@@ -14,11 +16,8 @@ import math
 import os
 import platform
 import random
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Iterable, Sequence
 
 from .gaps import FILL_MARKER
 from .model import PROJECT_ROOT
+from .sandbox import PROGRAM_TIMEOUT_S, run_program
 
 DATA_DIR = PROJECT_ROOT.parent / "shared" / "benchmarks" / "human-eval-infilling"
 CORPUS_DIR = PROJECT_ROOT / "runs" / "corpus"
@@ -34,9 +34,9 @@ SET_FILES = {
     "multi-line": "HumanEval-MultiLineInfilling.jsonl.gz",
     "random-span-light": "HumanEval-RandomSpanInfillingLight.jsonl.gz",
 }
+OBVIOUS = "obvious"
+SET_NAMES = [*SET_FILES, OBVIOUS]
 HELDOUT = "heldout"
-PROGRAM_TIMEOUT_S = 3.0  # the original harness's limit
-PROGRAM_MEMORY_BYTES = 2 << 30
 MARKER_TEXTS = ("<FILL", "<EDIT>", "</EDIT>")
 HELDOUT_MAX_CHARS = 40_000  # longer held-out files only slow tokenizing and parsing
 HELDOUT_MAX_LINES = 3  # a held-out gap is 1..3 consecutive whole lines
@@ -63,19 +63,15 @@ class Task:
         return "".join(p + m for p, m in zip(self.parts, markers)) + self.parts[-1]
 
 
-@dataclass(frozen=True)
-class ProgramOutcome:
-    passed: bool
-    status: str  # "passed" | "failed" | "timeout"
-    seconds: float
-
-
 @dataclass
 class TaskResult:
     task_id: str
     fills: list[str]
     exact: bool
     parses: bool
+    compiles: bool  # CPython compiles the filled program (never executed)
+    fill_tokens: int  # tokens the engine wrote into the gaps
+    true_tokens: int  # tokens of the true gap text
     passed: bool | None  # None: the task has no test
     status: str  # program outcome, or "untested"
     seconds: float  # wall time of Engine.fill, ranking included
@@ -90,6 +86,8 @@ class SetSummary:
     pass_at_1: float | None
     exact_match: float
     parse_rate: float
+    compile_rate: float
+    length_ratio: float  # fill tokens over true tokens, summed over tasks (1.0: the true length)
     seconds_per_task: float
     seconds_p50: float
     seconds_p95: float
@@ -125,6 +123,10 @@ def spread(items: Sequence, limit: int | None) -> list:
 
 
 def load_set(name: str, data_dir: Path = DATA_DIR, limit: int | None = None) -> list[Task]:
+    if name == OBVIOUS:
+        from .evalsets import read_cases
+
+        return spread([Task(f"{OBVIOUS}/{c.case_id}", (c.prefix, c.suffix), (c.solution,)) for c in read_cases()], limit)
     path = Path(data_dir) / SET_FILES[name]
     if not path.is_file():
         raise EvalError(f"{path} does not exist; point --data at the human-eval-infilling folder.")
@@ -189,43 +191,18 @@ def is_exact(fills: Sequence[str], solutions: Sequence[str]) -> bool:
     return len(fills) == len(solutions) and all(normalize(f) == normalize(s) for f, s in zip(fills, solutions))
 
 
+def compiles(source: str) -> bool:
+    """Whether CPython compiles `source` (tree-sitter accepts an empty block body that CPython rejects)."""
+    try:
+        compile(source, "<fill>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
 def test_program(filled: str, task: Task) -> str:
     """What the benchmark runs: the filled program, its test, and the call of `check`."""
     return f"{filled}\n{task.test}\ncheck({task.entry_point})"
-
-
-def _limit_memory() -> None:  # pragma: no cover - runs in the child
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (PROGRAM_MEMORY_BYTES, PROGRAM_MEMORY_BYTES))
-
-
-def run_program(source: str, timeout: float = PROGRAM_TIMEOUT_S) -> ProgramOutcome:
-    """Run model-written code in an isolated `python -I` child in a fresh temporary folder; kill its whole
-    process group when it runs past `timeout` seconds."""
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="dgemma-eval-") as folder:
-        script = Path(folder) / "program.py"
-        script.write_text(source, encoding="utf-8")
-        env = {"PATH": os.environ.get("PATH", ""), "PYTHONHASHSEED": "0", "HOME": folder, "TMPDIR": folder}
-        child = subprocess.Popen(
-            [sys.executable, "-I", str(script)],
-            cwd=folder,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_limit_memory,
-        )
-        try:
-            code = child.wait(timeout=timeout)
-            status = "passed" if code == 0 else "failed"
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-            status = "timeout"
-    return ProgramOutcome(status == "passed", status, round(time.perf_counter() - started, 3))
 
 
 def token_lengths(tokenizer, solutions: Iterable[str]) -> list[int]:
@@ -248,7 +225,8 @@ def warm_up(engine, task: Task, settings) -> None:
 def evaluate_task(engine, task: Task, settings, true_length: bool = False, timeout: float = PROGRAM_TIMEOUT_S,
                   run_tests: bool = True) -> TaskResult:
     """Fill one task and score it (`run_tests=False`: no pass@1, for timing runs)."""
-    sizes = token_lengths(engine.loaded.tokenizer, task.solutions) if true_length else None
+    true_sizes = token_lengths(engine.loaded.tokenizer, task.solutions)
+    sizes = true_sizes if true_length else None
     result, seconds = timed_fill(engine, task.marked(sizes), settings)
     outcome = run_program(test_program(result.text, task), timeout) if task.test and run_tests else None
     return TaskResult(
@@ -256,6 +234,9 @@ def evaluate_task(engine, task: Task, settings, true_length: bool = False, timeo
         fills=result.fills,
         exact=is_exact(result.fills, task.solutions),
         parses=result.report.parses,
+        compiles=compiles(result.text),
+        fill_tokens=result.stats.tokens,
+        true_tokens=sum(true_sizes),
         passed=None if outcome is None else outcome.passed,
         status="untested" if outcome is None else outcome.status,
         seconds=round(seconds, 4),
@@ -284,6 +265,8 @@ def summarize(name: str, results: Sequence[TaskResult]) -> SetSummary:
         pass_at_1=round(sum(r.passed for r in tested) / len(tested), 4) if tested else None,
         exact_match=share(sum(r.exact for r in results)),
         parse_rate=share(sum(r.parses for r in results)),
+        compile_rate=share(sum(r.compiles for r in results)),
+        length_ratio=round(sum(r.fill_tokens for r in results) / max(1, sum(r.true_tokens for r in results)), 3),
         seconds_per_task=round(total_s / n, 4) if n else 0.0,
         seconds_p50=round(statistics.median(seconds), 4) if seconds else 0.0,
         seconds_p95=round(percentile(seconds, 95), 4),
@@ -348,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .wiring import add_model_args, add_sampler_args
 
     p = argparse.ArgumentParser(prog="python -m dgemma_app.eval", description="HumanEval-Infilling and held-out evaluation.")
-    p.add_argument("--set", dest="sets", action="append", choices=list(SET_FILES), help="benchmark set; repeat for several (default single-line)")
+    p.add_argument("--set", dest="sets", action="append", choices=SET_NAMES, help="benchmark set (obvious: the package's one-line gaps); repeat for several (default single-line)")
     p.add_argument("--limit", type=int, help="tasks per set, evenly spread over the set")
     p.add_argument("--heldout", type=int, default=0, metavar="N", help="also N random gaps from held-out corpus files")
     p.add_argument("--heldout-seed", type=int, default=0)

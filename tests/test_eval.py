@@ -109,3 +109,31 @@ def test_percentile_nearest_rank(values, expected):
 def test_missing_heldout_split_is_a_clear_error(tmp_path):
     with pytest.raises(ev.EvalError, match="held-out split"):
         ev.heldout_files(tmp_path)
+
+
+def test_obvious_set_is_one_line_gaps_that_compile_when_filled():
+    tasks = ev.load_set(ev.OBVIOUS)
+    assert len(tasks) >= 40 and len({t.task_id for t in tasks}) == len(tasks)
+    for task in tasks:
+        solution = task.solutions[0]
+        assert solution.strip() and "\n" not in solution
+        assert ev.compiles(task.parts[0] + solution + task.parts[1]), task.task_id
+
+
+def test_compiles_rejects_what_tree_sitter_accepts():
+    from dgemma_app import syntax
+
+    empty_body = "def f():\n    # todo\n"
+    assert syntax.parse_report(empty_body, "python").parses  # tree-sitter's grammar accepts it
+    assert not ev.compiles(empty_body)
+    assert not ev.compiles("x = 1\0")  # a null byte is a ValueError in compile(), not a crash
+    assert ev.compiles("def f():\n    return 1\n")
+
+
+def test_summary_reports_compile_rate_and_length_ratio():
+    def result(compiles: bool, fill: int, true: int) -> ev.TaskResult:
+        return ev.TaskResult("t", ["x"], False, True, compiles, fill, true, None, "untested", 0.1, 2, fill)
+
+    summary = ev.summarize("s", [result(True, 2, 4), result(False, 4, 4)])
+    assert summary.compile_rate == 0.5
+    assert summary.length_ratio == 0.75  # 6 fill tokens for 8 true ones

@@ -13,8 +13,11 @@ from dgemma_app.model import NULL_TOKEN, SPECIAL_TOKENS, load_model
 from dgemma_app.train.__main__ import main
 from dgemma_app.train.corpus import CorpusConfig, build, is_validation, read_docs
 from dgemma_app.train.data import NULL_ID, TokenStream, encode_split
-from dgemma_app.train.loop import ModelShape, build_model
-from dgemma_app.train.objective import ObjectiveConfig, forward_logits, layout, make_batch, weighted_loss
+from dgemma_app.train.loop import LoopConfig, ModelShape, build_model, training_loss
+from dgemma_app.train.objective import (
+    ObjectiveConfig, ar_logits, ar_window, forward_logits, layout, make_batch, next_token_loss, weighted_loss,
+)
+from dgemma_app.train.probe import SLOTS, prefix_probe, probe_losses
 
 TINY_SHAPE = ["--hidden-size", "32", "--num-layers", "2", "--num-heads", "2", "--num-kv-heads", "1",
               "--num-experts", "2", "--top-k-experts", "1", "--expert-size", "32", "--intermediate-size", "64",
@@ -136,13 +139,16 @@ def test_train_export_and_load(workdir, tmp_path):
     run = tmp_path / "run"
     main(["train", "--corpus", str(workdir["corpus"]), "--tokenizer", str(workdir["tok"]), "--run-dir", str(run),
           "--steps", "4", "--warmup", "2", "--batch-size", "4", "--val-every", "2", "--val-batches", "1",
-          "--canvas-length", "16", "--max-context", "8", "--threads", "1", *TINY_SHAPE])
+          "--canvas-length", "16", "--max-context", "8", "--threads", "1", "--ar-length", "12",
+          "--ar-share", "0.5", "--ar-weight", "0.5", "--tail-noise-prob", "0.3", *TINY_SHAPE])
     history = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == [2, 4]
-    assert all(np.isfinite(h["n0.1"]) and np.isfinite(h["n0.9"]) for h in history)
+    for key in ("n0.1", "n0.9", "ar", "t1_true", "t1_other", "slot0", "slots1_7"):
+        assert all(np.isfinite(h[key]) for h in history), key
+    assert len(history[-1]["slots_true"]) == len(history[-1]["slots_other"]) == SLOTS
     main(["train", "--corpus", str(workdir["corpus"]), "--tokenizer", str(workdir["tok"]), "--run-dir", str(run),
           "--steps", "6", "--warmup", "2", "--batch-size", "4", "--val-every", "2", "--val-batches", "1",
-          "--threads", "1", "--resume"])
+          "--threads", "1", "--ar-length", "12", "--resume"])
     steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6]  # resumed at step 4, with the run's own canvas and shape
 
@@ -160,3 +166,73 @@ def test_train_export_and_load(workdir, tmp_path):
     for name, value in loaded.model.state_dict().items():
         if name in ckpt["model"]:
             assert torch.equal(value, ckpt["model"][name]), name
+
+
+def _stream(workdir) -> TokenStream:
+    return encode_split(workdir["corpus"] / "train.jsonl", workdir["tok"], workdir["corpus"] / "cache")
+
+
+def test_tail_noise_corrupts_every_gap_slot_from_a_cut_on(workdir):
+    cfg = ObjectiveConfig(canvas_length=16, max_context=8, continuation_prob=0, edit_prob=0, tail_noise_prob=1.0)
+    b = make_batch(_stream(workdir), 32, cfg, 300, np.random.default_rng(3))
+    cuts = set()
+    for gap, corrupted in zip(b.gap, b.corrupted):
+        flags = corrupted[gap].tolist()  # the row's gap slots in order
+        first = flags.index(True)
+        assert all(flags[first:]) and not any(flags[:first])
+        cuts.add(first)
+    assert len(cuts) > 1  # the cut moves from row to row
+
+
+def test_causal_lm_start_trains_the_shared_weights_not_the_decoder_only_parts(workdir):
+    shape = ModelShape(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, num_experts=2, top_k_experts=1,
+                       expert_size=32, intermediate_size=64, max_positions=128)
+    model = build_model(300, shape, 16)
+    window = ar_window(_stream(workdir), 4, 10, np.random.default_rng(0))  # [4, 11]
+    logits = ar_logits(model, window)
+    assert logits.shape == (4, 11, 300)
+    manual = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 300), window[:, 1:].reshape(-1))
+    assert torch.isclose(next_token_loss(logits, window), manual)
+    # a causal LM: the logits at position i do not change when a later token does
+    changed = window.clone()
+    changed[:, -1] = (changed[:, -1] + 1) % 300
+    assert torch.allclose(ar_logits(model, changed)[:, :-1], logits[:, :-1], atol=1e-5)
+    loss, tokens = training_loss(model, _stream(workdir), ObjectiveConfig(canvas_length=16, max_context=8),
+                                 LoopConfig(batch_size=4, ar_length=10), True, 300, np.random.default_rng(1))
+    loss.backward()
+    assert tokens == 4 * 11
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert model.get_input_embeddings().weight.grad.abs().sum() > 0  # shared by encoder, decoder and head
+    decoder_only = [g for n, g in grads.items() if "self_conditioning" in n]
+    assert decoder_only and all(g is None or g.abs().sum() == 0 for g in decoder_only)
+
+
+def test_prefix_probe_noises_exactly_the_gap_and_scores_both_prefixes(workdir):
+    cfg = ObjectiveConfig(canvas_length=16, max_context=8)
+    probe = prefix_probe(_stream(workdir), cfg, 300, 2, 4)
+    for b in probe.batches:
+        assert torch.equal(b.canvas[:, SLOTS:], b.target[:, SLOTS:]) and b.gap[:, :SLOTS].all()
+        assert not b.gap[:, SLOTS:].any() and (b.canvas[:, :SLOTS] != b.target[:, :SLOTS]).any()
+    shape = ModelShape(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, num_experts=2, top_k_experts=1,
+                       expert_size=32, intermediate_size=64, max_positions=128)
+    with torch.no_grad():
+        out = probe_losses(build_model(300, shape, 16), probe)
+    assert out["t1_true"] != out["t1_other"]  # another row's prefix changes the prediction
+    assert round(out["slot0"], 3) == out["slots_true"][0] and len(out["slots_true"]) == SLOTS
+
+
+def test_init_from_a_model_folder_starts_from_its_weights(workdir, tmp_path):
+    run = tmp_path / "run"
+    common = ["--corpus", str(workdir["corpus"]), "--tokenizer", str(workdir["tok"]), "--warmup", "1",
+              "--batch-size", "2", "--val-every", "100", "--val-batches", "1", "--canvas-length", "16",
+              "--max-context", "8", "--threads", "1", "--ar-length", "12"]
+    main(["train", "--run-dir", str(run), "--steps", "1", *common, *TINY_SHAPE])
+    folder = tmp_path / "model"
+    main(["export", "--checkpoint", str(run / "checkpoint.pt"), "--out", str(folder)])
+    second = tmp_path / "second"
+    main(["train", "--run-dir", str(second), "--steps", "1", "--lr", "0", "--init-from", str(folder), *common])
+    before = torch.load(run / "checkpoint.pt", weights_only=False)
+    after = torch.load(second / "checkpoint.pt", weights_only=False)
+    assert after["meta"]["shape"] == before["meta"]["shape"]  # read from the folder, not the default flags
+    for name, value in before["model"].items():
+        assert torch.equal(value, after["model"][name]), name

@@ -60,7 +60,7 @@ def cmd_train(args) -> None:
     import torch
 
     from dgemma_app.train.data import encode_split
-    from dgemma_app.train.loop import build_model, train
+    from dgemma_app.train.loop import build_model, shape_of, train
     from dgemma_app.train.tokenizer import load_tokenizer
 
     torch.set_num_threads(args.threads)
@@ -78,7 +78,11 @@ def cmd_train(args) -> None:
     train_stream = encode_split(Path(meta["corpus"]) / "train.jsonl", Path(meta["tokenizer"]), Path(meta["corpus"]) / "cache")
     val_stream = encode_split(Path(meta["corpus"]) / "val.jsonl", Path(meta["tokenizer"]), Path(meta["corpus"]) / "cache")
     vocab = load_tokenizer(Path(meta["tokenizer"])).get_vocab_size()
-    model = build_model(vocab, ModelShape(**meta["shape"]), obj.canvas_length)
+    if loop.init_from:  # continue from a model folder (the shipped one): its weights, a fresh optimizer
+        model = init_model(Path(loop.init_from), vocab, obj.canvas_length)
+        meta["shape"] = dataclasses.asdict(shape_of(model.config))
+    else:
+        model = build_model(vocab, ModelShape(**meta["shape"]), obj.canvas_length)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params / 1e6:.2f}M parameters; train {len(train_stream.tokens):,} tokens; run dir {run_dir}")
     started = time.time()
@@ -88,6 +92,19 @@ def cmd_train(args) -> None:
                "chars_per_token": round(val_stream.chars_per_token, 3), "last": state.history[-1] if state.history else None}
     print(json.dumps(summary))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+
+
+def init_model(folder: Path, vocab: int, canvas_length: int):
+    """A model folder's weights as the start of a run; its vocabulary and canvas must match the run's."""
+    import torch
+    from transformers import DiffusionGemmaForBlockDiffusion
+
+    model = DiffusionGemmaForBlockDiffusion.from_pretrained(folder, dtype=torch.float32)
+    text = model.config.get_text_config()
+    if (text.vocab_size, model.config.canvas_length) != (vocab, canvas_length):
+        raise SystemExit(f"{folder}: vocabulary {text.vocab_size} and canvas {model.config.canvas_length} do not match "
+                         f"the run's {vocab} and {canvas_length}; pass --tokenizer {folder} and its --canvas-length.")
+    return model
 
 
 def cmd_export(args) -> None:

@@ -1,6 +1,10 @@
 """The training loop: AdamW with warm-up and cosine decay (by steps or by a wall-clock budget),
-gradient clipping, optional bf16 autocast, held-out validation at noise 0.1 vs 0.9, periodic
-checkpoints in `runs/<name>/` and `--resume`.
+gradient clipping, optional bf16 autocast, periodic checkpoints in `runs/<name>/` and `--resume`.
+
+An optional autoregressive start (`ar_share`): the first part of the schedule trains the shared
+weights as a causal LM on the encoder alone, as Dream and DiffuCoder start from AR checkpoints; the
+rest trains the diffusion objective. Held-out validation reports the causal-LM loss, the diffusion
+loss at noise 0.1 vs 0.9, and how much the text before a gap is worth where every fill starts (t = 1).
 """
 from __future__ import annotations
 
@@ -16,7 +20,10 @@ from tqdm import tqdm
 
 from dgemma_app.model import tiny_config
 from dgemma_app.train.data import TokenStream
-from dgemma_app.train.objective import Batch, ObjectiveConfig, forward_logits, make_batch, weighted_loss
+from dgemma_app.train.objective import (
+    Batch, ObjectiveConfig, ar_logits, ar_window, forward_logits, make_batch, next_token_loss, weighted_loss,
+)
+from dgemma_app.train.probe import PrefixProbe, prefix_probe, probe_losses
 
 
 @dataclass
@@ -51,6 +58,9 @@ class LoopConfig:
     val_batches: int = 8
     checkpoint_minutes: float = 5.0
     seed: int = 0
+    ar_share: float = 0.0  # share of the schedule spent on the causal-LM start (encoder only)
+    ar_length: int = 256  # tokens per causal-LM row
+    init_from: str = ""  # a model folder (e.g. the shipped one) whose weights start a new run
 
 
 @dataclass
@@ -69,6 +79,17 @@ def build_model(vocab_size: int, shape: ModelShape, canvas_length: int):
     return DiffusionGemmaForBlockDiffusion(config)
 
 
+def shape_of(config) -> ModelShape:
+    """The `ModelShape` of a built model's config (inverse of `build_model`), for runs started from a folder."""
+    text = config.get_text_config()
+    return ModelShape(
+        hidden_size=text.hidden_size, num_layers=text.num_hidden_layers, num_heads=text.num_attention_heads,
+        num_kv_heads=text.num_key_value_heads, num_experts=text.num_experts, top_k_experts=text.top_k_experts,
+        expert_size=text.moe_intermediate_size, intermediate_size=text.intermediate_size,
+        max_positions=text.max_position_embeddings,
+    )
+
+
 def progress(cfg: LoopConfig, state: State) -> float:
     return state.seconds / (cfg.minutes * 60) if cfg.minutes > 0 else state.step / cfg.steps
 
@@ -81,28 +102,62 @@ def learning_rate(cfg: LoopConfig, state: State) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def validation_batches(stream: TokenStream, cfg: ObjectiveConfig, vocab_size: int, n: int, batch_size: int):
-    """Fixed held-out infill batches at noise 0.1 and 0.9 (same windows, same seed every time)."""
-    return {
-        t: [make_batch(stream, batch_size, cfg, vocab_size, np.random.default_rng(1000 + i), fixed_t=t) for i in range(n)]
+@dataclass
+class Validation:
+    """Fixed held-out data, drawn once per run with fixed seeds so every record compares like with like."""
+
+    infill: dict[float, list[Batch]]  # noise level → batches
+    ar: list[torch.Tensor]  # [B, ar_length + 1] token windows
+    probe: PrefixProbe
+
+
+def validation_data(stream: TokenStream, obj: ObjectiveConfig, cfg: LoopConfig, vocab_size: int) -> Validation:
+    n, b = cfg.val_batches, cfg.batch_size
+    infill = {
+        t: [make_batch(stream, b, obj, vocab_size, np.random.default_rng(1000 + i), fixed_t=t) for i in range(n)]
         for t in (0.1, 0.9)
     }
+    ar = [ar_window(stream, b, cfg.ar_length, np.random.default_rng(2000 + i)) for i in range(n)]
+    return Validation(infill, ar, prefix_probe(stream, obj, vocab_size, n, b))
 
 
 @torch.no_grad()
-def evaluate(model, batches: dict[float, list[Batch]], bf16: bool) -> dict[str, float]:
-    """Mean loss on corrupted slots only: n0.1 falling below n0.9 means the model reads the known tokens."""
+def evaluate(model, val: Validation, bf16: bool) -> dict[str, float]:
+    """n0.1 / n0.9: mean loss on corrupted slots at noise 0.1 / 0.9 (n0.1 below n0.9: the model reads the
+    known tokens); ar: causal-LM loss; t1_true / t1_other / slot0: see `probe_losses`."""
     model.eval()
     out = {}
-    for t, group in batches.items():
-        losses = []
-        for b in group:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                logits = forward_logits(model, b)
-            losses.append(weighted_loss(logits, b.target, b.corrupted.float()).item())
-        out[f"n{t}"] = float(np.mean(losses))
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for t, group in val.infill.items():
+            out[f"n{t}"] = float(np.mean([
+                weighted_loss(forward_logits(model, b), b.target, b.corrupted.float()).item() for b in group
+            ]))
+        out["ar"] = float(np.mean([next_token_loss(ar_logits(model, w), w).item() for w in val.ar]))
+        out.update(probe_losses(model, val.probe))
     model.train()
     return out
+
+
+def ar_phase(cfg: LoopConfig, state: State) -> bool:
+    return progress(cfg, state) < cfg.ar_share
+
+
+def training_loss(
+    model, stream: TokenStream, obj: ObjectiveConfig, cfg: LoopConfig, ar_only: bool, vocab: int,
+    rng: np.random.Generator,
+) -> tuple[torch.Tensor, int]:
+    """One step's loss and its processed tokens: the causal LM alone, or diffusion (+ `ar_weight` × causal LM)."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        if ar_only:
+            window = ar_window(stream, cfg.batch_size, cfg.ar_length, rng)  # [B, L + 1]
+            return next_token_loss(ar_logits(model, window), window), window.numel()
+        batch = make_batch(stream, cfg.batch_size, obj, vocab, rng)
+        self_cond = torch.rand(cfg.batch_size) < obj.self_cond_prob  # [B]
+        if obj.ar_weight <= 0:
+            return weighted_loss(forward_logits(model, batch, self_cond), batch.target, batch.weight), batch.tokens
+        logits, enc_logits = forward_logits(model, batch, self_cond, with_encoder=True)  # [B, C, V], [B, L, V]
+        loss = weighted_loss(logits, batch.target, batch.weight)
+        return loss + obj.ar_weight * next_token_loss(enc_logits, batch.context), batch.tokens
 
 
 def save_checkpoint(path: Path, model, optimizer, state: State, meta: dict) -> None:
@@ -131,7 +186,7 @@ def train(
         state = State(**ckpt["state"])
     vocab = model.config.get_text_config().vocab_size
     rng = np.random.default_rng(cfg.seed + state.step)
-    val = validation_batches(val_stream, obj, vocab, cfg.val_batches, cfg.batch_size)
+    val = validation_data(val_stream, obj, cfg, vocab)
     log = open(run_dir / "log.jsonl", "a")
     bar = tqdm(total=1000, initial=int(1000 * min(1.0, progress(cfg, state))), unit="‰", dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt}‰ [{elapsed}<{remaining}{postfix}]")
@@ -139,13 +194,9 @@ def train(
     model.train()
     while progress(cfg, state) < 1.0:
         started, cpu_started = time.time(), time.process_time()
-        batch = make_batch(train_stream, cfg.batch_size, obj, vocab, rng)
-        self_cond = torch.rand(cfg.batch_size) < obj.self_cond_prob  # [B]
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, state)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            logits = forward_logits(model, batch, self_cond)  # [B, C, V]
-        loss = weighted_loss(logits, batch.target, batch.weight)
+        loss, tokens = training_loss(model, train_stream, obj, cfg, ar_phase(cfg, state), vocab, rng)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
@@ -153,8 +204,8 @@ def train(
         state.step += 1
         state.seconds += time.time() - started
         state.cpu_seconds += time.process_time() - cpu_started
-        state.tokens += batch.tokens
-        window = (window + [(loss.item(), batch.tokens, time.time() - started)])[-20:]
+        state.tokens += tokens
+        window = (window + [(loss.item(), tokens, time.time() - started)])[-20:]
         bar.n = int(1000 * min(1.0, progress(cfg, state)))
         bar.set_postfix(step=state.step, loss=f"{np.mean([w[0] for w in window]):.3f}",
                         tok_s=f"{sum(w[1] for w in window) / sum(w[2] for w in window):.0f}", refresh=False)
@@ -167,7 +218,8 @@ def train(
             log.write(json.dumps(record) + "\n")
             log.flush()
             bar.write(f"step {state.step}: val n0.1 {record['n0.1']:.3f}  n0.9 {record['n0.9']:.3f}  "
-                      f"train {record['train_loss']:.3f}")
+                      f"ar {record['ar']:.3f}  t=1 true/other prefix {record['t1_true']:.3f}/{record['t1_other']:.3f}  "
+                      f"slot0 {record['slot0']:.3f}  train {record['train_loss']:.3f}")
         if time.time() - last_ckpt > cfg.checkpoint_minutes * 60 or progress(cfg, state) >= 1.0:
             save_checkpoint(ckpt_path, model, optimizer, state, meta)
             last_ckpt = time.time()

@@ -34,6 +34,9 @@ class ObjectiveConfig:
     edit_t_max: float = 0.5
     clean_weight: float = 0.1  # loss weight of gap slots that were not corrupted
     self_cond_prob: float = 0.5
+    tail_noise_prob: float = 0.0  # infill rows whose gap slots are noise from a random slot on, clean before
+    # it: the state a decoder meets when it commits a gap from its left end, as confidence ordering tends to
+    ar_weight: float = 0.0  # next-token loss on the encoder's outputs beside the diffusion loss
 
 
 @dataclass
@@ -94,15 +97,21 @@ def sample_gaps(rng: np.random.Generator, cfg: ObjectiveConfig) -> tuple[list[tu
 
 
 def corrupt(
-    target: torch.Tensor, gap: torch.Tensor, t: torch.Tensor, vocab_size: int, gen: torch.Generator
+    target: torch.Tensor, gap: torch.Tensor, t: torch.Tensor, vocab_size: int, gen: torch.Generator,
+    tail: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Replace each gap slot by a uniform random token with probability t (per example, [B]).
+    """Replace each gap slot by a uniform random token with probability t (per example, [B]); rows where
+    `tail` [B] is set instead get every gap slot from a random gap position on replaced.
 
     Returns (noised canvas [B, C], corrupted mask [B, C]); every example with a gap gets at least one
     corrupted slot, so no example is loss-free.
     """
     u = torch.rand(target.shape, generator=gen)  # [B, C]
     corrupted = gap & (u < t[:, None])
+    if tail is not None and bool(tail.any()):
+        rank = gap.cumsum(dim=1)  # [B, C] 1-based index of each gap slot among the row's gap slots
+        cut = (torch.rand(len(gap), generator=gen) * gap.sum(dim=1)).long() + 1  # [B] first noised gap slot
+        corrupted = torch.where(tail[:, None], gap & (rank >= cut[:, None]), corrupted)
     forced = gap & (u == torch.where(gap, u, 2.0).min(dim=1, keepdim=True).values)  # lowest-draw gap slot
     corrupted |= forced & ~corrupted.any(dim=1, keepdim=True)
     noise = torch.randint(0, vocab_size, target.shape, generator=gen)
@@ -116,7 +125,7 @@ def make_batch(
     """One training (or, with `fixed_t`, validation: infill only) batch; one context length for all rows."""
     short = fixed_t is None and rng.random() < cfg.short_context_prob
     ctx_len = int(rng.integers(1, cfg.max_context)) if short else cfg.max_context
-    contexts, targets, gaps, ts = [], [], [], []
+    contexts, targets, gaps, ts, tails = [], [], [], [], []
     for _ in range(batch_size):
         context, after = stream.window(rng, ctx_len, cfg.canvas_length)
         plan, mode = sample_gaps(rng, cfg)
@@ -128,31 +137,62 @@ def make_batch(
         targets.append(target)
         gaps.append(gap)
         ts.append(fixed_t if fixed_t is not None else rng.uniform(cfg.t_min, t_max))
+        tails.append(fixed_t is None and mode == "infill" and rng.random() < cfg.tail_noise_prob)
     target = torch.from_numpy(np.stack(targets))  # [B, C]
     gap = torch.from_numpy(np.stack(gaps))  # [B, C]
     gen = torch.Generator().manual_seed(int(rng.integers(0, 2**31)))
-    canvas, corrupted = corrupt(target, gap, torch.tensor(ts), vocab_size, gen)
+    canvas, corrupted = corrupt(target, gap, torch.tensor(ts), vocab_size, gen, torch.tensor(tails))
     weight = corrupted.float() + cfg.clean_weight * (gap & ~corrupted).float()
     return Batch(torch.from_numpy(np.stack(contexts)), canvas, target, gap, corrupted, weight)
 
 
-def forward_logits(model, batch: Batch, self_cond: torch.Tensor | None = None) -> torch.Tensor:
+def head_logits(model, hidden: torch.Tensor) -> torch.Tensor:
+    """The tied LM head and final softcap, as the model applies them to the decoder ([B, L, H] → [B, L, V])."""
+    cap = model.final_logit_softcapping
+    return torch.tanh(model.lm_head(hidden).float() / cap) * cap
+
+
+def forward_logits(
+    model, batch: Batch, self_cond: torch.Tensor | None = None, with_encoder: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Logits [B, C, V] of one encoder+decoder pass; `self_cond` [B] bool runs a no-grad pass first and
-    feeds its logits back to those rows, as generation does from the second pass on."""
+    feeds its logits back to those rows, as generation does from the second pass on. `with_encoder` also
+    returns the encoder's next-token logits [B, L, V] (the shared weights read as a causal LM)."""
     from transformers import DynamicCache
 
-    def run(sc_logits: torch.Tensor | None) -> torch.Tensor:
+    def run(sc_logits: torch.Tensor | None):
         cache = DynamicCache(config=model.config.get_text_config(decoder=True))
         return model(
             input_ids=batch.context, past_key_values=cache, decoder_input_ids=batch.canvas,
             self_conditioning_logits=sc_logits, self_conditioning_mask=self_cond if sc_logits is not None else None,
-        ).logits
+        )
 
     sc_logits = None
     if self_cond is not None and bool(self_cond.any()):
         with torch.no_grad():
-            sc_logits = run(None)
-    return run(sc_logits)
+            sc_logits = run(None).logits
+    out = run(sc_logits)
+    return (out.logits, head_logits(model, out.encoder_last_hidden_state)) if with_encoder else out.logits
+
+
+def ar_window(stream: TokenStream, batch_size: int, length: int, rng: np.random.Generator) -> torch.Tensor:
+    """Token windows [B, length + 1] for the causal-LM objective: inputs are [:, :-1], targets [:, 1:]."""
+    rows = [stream.window(rng, length + 1, 0)[0].astype(np.int64) for _ in range(batch_size)]
+    return torch.from_numpy(np.stack(rows))
+
+
+def ar_logits(model, tokens: torch.Tensor) -> torch.Tensor:
+    """Next-token logits [B, L, V] of the encoder alone on `tokens` [B, L] (no canvas, no decoder)."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config.get_text_config(decoder=True))
+    hidden = model.model.encoder(input_ids=tokens, past_key_values=cache).last_hidden_state  # [B, L, H]
+    return head_logits(model, hidden)
+
+
+def next_token_loss(logits: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of logits [B, L, V] read at positions 0..L-2 against context [B, L] at 1..L-1."""
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), context[:, 1:].flatten())
 
 
 def weighted_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
