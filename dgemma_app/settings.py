@@ -69,7 +69,7 @@ class FillSettings:
     slot_budget: int = knob(16, low=1, high=4096, label="Slot budget", slider=(1, 256, 1), help="slots for a <FILL> without a size")
     edit_strength: float = knob(
         0.5, low=0.0, high=1.0, label="Edit strength", flag="--strength", slider=(0, 1, 0.05),
-        help="share of an <EDIT>'s tokens turned to noise, 0 to 1",
+        help="share of an <EDIT>'s tokens turned to noise",
     )
     left_to_right: bool = knob(False, label="Left-to-right baseline", help="one token per pass, like an autoregressive model")
     exact_length: bool = knob(False, label="Exact length", help="<FILL:n> gets exactly n tokens, no filler")
