@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -14,7 +15,7 @@ from dgemma_app import eval as ev
 
 def base_parser(description: str) -> argparse.ArgumentParser:
     """Model flags (as the CLI), sampler flags (as the eval), data folder and thread count."""
-    from dgemma_app.cli import add_model_args, add_sampler_args
+    from dgemma_app.wiring import add_model_args, add_sampler_args
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, default=ev.DATA_DIR, help="human-eval-infilling folder")
@@ -33,9 +34,10 @@ def add_workload_args(parser: argparse.ArgumentParser, tasks: int) -> None:
 
 def load_engine(args: argparse.Namespace):
     """(engine, default settings, load seconds) for the parsed flags; exits with one line on a load error."""
-    from dgemma_app.cli import load_from_args, settings_from_args
-    from dgemma_app.engine import Engine, SettingsError
+    from dgemma_app.engine import Engine
     from dgemma_app.model import ModelLoadError
+    from dgemma_app.settings import SettingsError
+    from dgemma_app.wiring import load_from_args, settings_from_args
 
     started = time.perf_counter()
     try:
@@ -85,6 +87,11 @@ def workloads(data_dir: Path, limit: int) -> dict[str, list[ev.Task]]:
     }
 
 
+def passes_per_task(results: Sequence[ev.TaskResult]) -> float:
+    """Decoder passes per filled task."""
+    return sum(r.passes for r in results) / len(results) if results else 0.0
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
     """A Markdown table; floats to 3 significant decimals."""
     cell = lambda v: "-" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
@@ -97,7 +104,7 @@ def header(args: argparse.Namespace, engine, settings) -> str:
     """One line naming the run: date, machine, model, dtype, threads, sampler settings and the machine's load
     (other jobs share these cores)."""
     info = ev.machine_info()
-    knobs = f"max_passes={settings.max_passes} entropy_bound={settings.entropy_bound} t={settings.t_max}->{settings.t_min} stability={settings.stability_threshold} confidence={settings.confidence_threshold} slot_budget={settings.slot_budget} candidates={settings.candidates}"
+    knobs = " ".join(f"{name}={value}" for name, value in dataclasses.asdict(settings).items())
     return (
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {info['cpu']}, {info['cores']} cores, "
         f"torch {info['torch']} threads={info['torch_threads']}; model {engine.loaded.source} "

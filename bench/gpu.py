@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from bench.common import table
+from bench.common import passes_per_task, table
 from dgemma_app import eval as ev
 from dgemma_app.model import DEFAULT_MODEL_DIR, resolve_dtype
 
@@ -168,26 +168,20 @@ def random_model_rows(args: argparse.Namespace, dtype: torch.dtype) -> list[list
 
 def embedded_row(args: argparse.Namespace) -> list:
     """The embedded default through the app's own Engine: HumanEval single-line fills, wall time per fill."""
-    from dgemma_app.engine import Engine, FillSettings
+    from dgemma_app.engine import Engine
     from dgemma_app.model import load_model
 
-    loaded = load_model(DEFAULT_MODEL_DIR, device_map=args.device, dtype="auto")
-    engine, settings = Engine(loaded), FillSettings.from_model(loaded)
+    engine = Engine(load_model(DEFAULT_MODEL_DIR, device_map=args.device, dtype="auto"))
+    settings = engine.settings()
     tasks = ev.spread(ev.load_set("single-line", args.data), args.fills)
-    engine.fill(tasks[0].marked(), "python", settings)  # warm-up
+    ev.warm_up(engine, tasks[0], settings)
     peak_gib(args.device, reset=True)
-    seconds, passes, tokens = [], 0, 0
-    for task in tasks:
-        sync(args.device)
-        started = time.perf_counter()
-        result = engine.fill(task.marked(), "python", settings)
-        sync(args.device)
-        seconds.append(time.perf_counter() - started)
-        passes += result.stats.passes
-        tokens += result.stats.tokens
-    total = sum(seconds)
-    return [DEFAULT_MODEL_DIR.name, len(tasks), statistics.median(seconds), ev.percentile(seconds, 95),
-            passes / len(tasks), tokens / total, 1000 * total / passes, peak_gib(args.device)]
+    sync(args.device)  # a fill ends with its canvases copied to the host, so its wall time includes the GPU work
+    results = [ev.evaluate_task(engine, task, settings, run_tests=False) for task in tasks]
+    s = ev.summarize("embedded", results)
+    ms_per_pass = 1000 * sum(r.seconds for r in results) / sum(r.passes for r in results)
+    return [DEFAULT_MODEL_DIR.name, s.tasks, s.seconds_p50, s.seconds_p95, passes_per_task(results), s.tokens_per_second,
+            ms_per_pass, peak_gib(args.device)]
 
 
 def header(args: argparse.Namespace) -> str:

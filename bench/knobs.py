@@ -9,15 +9,12 @@ its first fill, which compiles, is reported apart.
 """
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
 
-from bench.common import base_parser, header, table
+from bench.common import base_parser, header, passes_per_task, table
 from dgemma_app import eval as ev
-from dgemma_app.cli import load_from_args, settings_from_args
 from dgemma_app.engine import Engine
+from dgemma_app.wiring import load_from_args, settings_from_args
 
 
 def main() -> None:
@@ -40,36 +37,27 @@ def main() -> None:
             if compiled:
                 loaded.model.generation_config.cache_implementation = "static"
             engines[(dtype, compiled)] = (Engine(loaded), settings_from_args(loaded, args))
-    seconds = {c: [] for c in configs}
     first = {}
-    exact = {c: 0 for c in configs}
-    tokens = {c: [0, 0] for c in configs}
-    for config in configs:  # warm-up (the compiled row compiles here)
+    results: dict[tuple, list[ev.TaskResult]] = {c: [] for c in configs}
+    for config in configs:  # the first fill is timed apart (the compiled row compiles here)
         torch.set_num_threads(config[1])
         engine, settings = engines[(config[0], config[2])]
-        started = time.perf_counter()
-        engine.fill(tasks[0].marked(), "python", settings)
-        first[config] = time.perf_counter() - started
+        _, first[config] = ev.timed_fill(engine, tasks[0].marked(), settings)
     for task in tasks:
         for config in configs:
             torch.set_num_threads(config[1])
             engine, settings = engines[(config[0], config[2])]
-            started = time.perf_counter()
-            result = engine.fill(task.marked(), "python", settings)
-            seconds[config].append(time.perf_counter() - started)
-            exact[config] += ev.is_exact(result.fills, task.solutions)
-            tokens[config][0] += result.stats.tokens
-            tokens[config][1] += result.stats.passes
+            results[config].append(ev.evaluate_task(engine, task, settings, run_tests=False))
     engine, settings = engines[(args.dtypes[0], False)]
     args.dtype = "/".join(args.dtypes)
     torch.set_num_threads(default_threads)  # the header names the machine's default
     print(f"# CPU knobs — single-line, {len(tasks)} tasks — {header(args, engine, settings)}\n")
-    print(table(
-        ["dtype", "threads", "path", "first fill s", "p50 s", "mean s", "p95 s", "passes/fill", "tokens/pass", "exact"],
-        [[d, n, "static cache + torch.compile" if c else "eager", first[(d, n, c)], statistics.median(seconds[(d, n, c)]),
-          statistics.mean(seconds[(d, n, c)]), ev.percentile(seconds[(d, n, c)], 95), tokens[(d, n, c)][1] / len(tasks),
-          tokens[(d, n, c)][0] / max(1, tokens[(d, n, c)][1]), exact[(d, n, c)] / len(tasks)] for d, n, c in configs],
-    ))
+    rows = []
+    for (d, n, c), out in results.items():
+        s = ev.summarize("", out)
+        rows.append([d, n, "static cache + torch.compile" if c else "eager", first[(d, n, c)], s.seconds_p50, s.seconds_per_task,
+                     s.seconds_p95, passes_per_task(out), s.tokens_per_pass, s.exact_match])
+    print(table(["dtype", "threads", "path", "first fill s", "p50 s", "mean s", "p95 s", "passes/fill", "tokens/pass", "exact"], rows))
 
 
 if __name__ == "__main__":

@@ -11,48 +11,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from bench.common import base_parser, header, load_engine, table, workloads
+from bench.common import base_parser, header, load_engine, passes_per_task, table, workloads
 from dgemma_app import eval as ev
 from dgemma_app.model import PROJECT_ROOT
 
 
-@dataclass
-class Latency:
-    workload: str
-    fills: int
-    p50_s: float
-    p95_s: float
-    mean_s: float
-    tokens_per_second: float
-    tokens_per_pass: float
-    passes_per_fill: float
-
-
-def measure(engine, settings, name: str, tasks: list[ev.Task]) -> Latency:
-    """Wall time of Engine.fill (ranking included) for each task."""
-    seconds, tokens, passes = [], 0, 0
-    for task in tasks:
-        started = time.perf_counter()
-        result = engine.fill(task.marked(), "python", settings)
-        seconds.append(time.perf_counter() - started)
-        tokens += result.stats.tokens
-        passes += result.stats.passes
-    total = sum(seconds)
-    return Latency(
-        workload=name,
-        fills=len(tasks),
-        p50_s=statistics.median(seconds),
-        p95_s=ev.percentile(seconds, 95),
-        mean_s=total / len(tasks),
-        tokens_per_second=tokens / total,
-        tokens_per_pass=tokens / passes if passes else 0.0,
-        passes_per_fill=passes / len(tasks),
-    )
+def measure(engine, settings, name: str, tasks: list[ev.Task]) -> list:
+    """One table row: wall time of each fill (ranking included, no test programs run), summarised as eval does."""
+    results = [ev.evaluate_task(engine, task, settings, run_tests=False) for task in tasks]
+    s = ev.summarize(name, results)
+    return [name, s.tasks, s.seconds_p50, s.seconds_p95, s.seconds_per_task, s.tokens_per_second, s.tokens_per_pass, passes_per_task(results)]
 
 
 def cold_start(model: str, dtype: str, threads: int | None, task: ev.Task, runs: int) -> list[float]:
@@ -79,13 +51,12 @@ def main() -> None:
     engine, settings, load_s = load_engine(args)
     rss_loaded = psutil.Process().memory_info().rss
     work = workloads(args.data, args.tasks)
-    engine.fill(work["single-line"][0].marked(), "python", settings)  # warm-up
+    ev.warm_up(engine, work["single-line"][0], settings)
     rows = [measure(engine, settings, name, tasks) for name, tasks in work.items()]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
     print(f"# latency — {header(args, engine, settings)}\n")
     print(table(
-        ["workload", "fills", "p50 s", "p95 s", "mean s", "tokens/s", "tokens/pass", "passes/fill"],
-        [[r.workload, r.fills, r.p50_s, r.p95_s, r.mean_s, r.tokens_per_second, r.tokens_per_pass, r.passes_per_fill] for r in rows],
+        ["workload", "fills", "p50 s", "p95 s", "mean s", "tokens/s", "tokens/pass", "passes/fill"], rows,
     ))
     memory = [["model load (in process)", f"{load_s:.2f} s"], ["RSS after load", f"{rss_loaded / 2**20:.0f} MiB"], ["peak RSS", f"{peak / 2**20:.0f} MiB"]]
     if args.cold_runs:

@@ -100,8 +100,7 @@ def model_folder(requested: str | None, keep: list) -> str:
         return requested
     if (DEFAULT_MODEL_DIR / "config.json").is_file():
         return str(DEFAULT_MODEL_DIR)
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import build_tiny_model  # the test suite's random tiny checkpoint
+    from dgemma_app.tiny import build_tiny_model
 
     folder = tempfile.TemporaryDirectory(prefix="dgemma-load-")
     keep.append(folder)

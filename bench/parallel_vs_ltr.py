@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from bench.common import add_workload_args, base_parser, header, load_engine, table
+from bench.common import add_workload_args, base_parser, header, load_engine, passes_per_task, table
 from dgemma_app import eval as ev
 
 TARGET_SPEEDUP = 4.0
@@ -26,7 +26,7 @@ def main() -> None:
              "left-to-right (1 token/pass)": dataclasses.replace(parallel, left_to_right=True)}
     tasks = ev.load_set(args.set, args.data, args.tasks)
     for settings in modes.values():
-        engine.fill(tasks[0].marked(), "python", settings)  # warm-up
+        ev.warm_up(engine, tasks[0], settings)
     results: dict[str, list[ev.TaskResult]] = {name: [] for name in modes}
     for task in tasks:
         for name, settings in modes.items():
@@ -36,7 +36,7 @@ def main() -> None:
     print(f"# parallel vs left-to-right — {args.set}, {len(tasks)} tasks, {gaps} — {header(args, engine, parallel)}\n")
     print(table(
         ["mode", "s/task", "p50 s", "passes/task", "tokens/pass", "tokens/s", "exact", "pass@1", "parses"],
-        [[name, s.seconds_per_task, s.seconds_p50, sum(r.passes for r in results[name]) / s.tasks, s.tokens_per_pass,
+        [[name, s.seconds_per_task, s.seconds_p50, passes_per_task(results[name]), s.tokens_per_pass,
           s.tokens_per_second, s.exact_match, s.pass_at_1, s.parse_rate] for name, s in summaries.items()],
     ))
     fast, slow = summaries.values()

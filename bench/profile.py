@@ -21,6 +21,7 @@ from bench.common import base_parser, header, load_engine, table
 from dgemma_app import engine as engine_mod
 from dgemma_app import eval as ev
 from dgemma_app import syntax
+from dgemma_app.backends import diffusion_gemma
 
 
 @dataclass
@@ -58,7 +59,7 @@ def instrument(engine, watch: Stopwatch) -> None:
         (model.model.encoder, "forward", "encoder (once per window)"),
         (model, "_denoising_step", "library: sampling, acceptance, stopping"),
         (model, "forward", "decoder forward passes"),
-        (engine_mod._PassRecorder, "__call__", "engine: clamp + per-pass record"),
+        (diffusion_gemma._PassRecorder, "__call__", "engine: clamp + per-pass record"),
         (engine_mod.Engine, "_record_pass", "engine: trace objects"),
         (engine_mod.Engine, "_trace_pass", "engine: trace objects"),
         (engine_mod.Engine, "_candidate", "candidates: decode + stitch"),
@@ -103,7 +104,7 @@ def main() -> None:
     engine, settings, _ = load_engine(args)
     task = ev.load_set(args.set, args.data)[args.task]
     text = task.marked()
-    engine.fill(text, "python", settings)  # warm-up
+    ev.warm_up(engine, task, settings)
     cprofile = top_functions(engine, text, settings, args.top)
     watch = Stopwatch()
     instrument(engine, watch)

@@ -2,7 +2,7 @@
 
     python -m bench.sampler_sweep [--model DIR] [--tasks 40] [--threads N] [--gap-length true] --grid "entropy_bound=0.5,2 t_max=0.5"
 
-Each `--grid` names FillSettings fields with comma-separated values; every combination is one row, and the
+Each `--grid` names settings fields with comma-separated values; every combination is one row, and the
 rows take turns task by task so a change in machine load hits them alike. The first row is the model's
 default settings (plus any sampler flags given).
 """
@@ -11,14 +11,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-from bench.common import add_workload_args, base_parser, header, load_engine, table
+from bench.common import add_workload_args, base_parser, header, load_engine, passes_per_task, table
 from dgemma_app import eval as ev
-from dgemma_app.engine import FillSettings
+from dgemma_app.wiring import front_end_settings
 
 
 def parse_grid(spec: str) -> list[dict]:
-    """`"a=1,2 b=3"` -> [{a: 1, b: 3}, {a: 2, b: 3}], values typed as the FillSettings field."""
-    types = {f.name: type(getattr(FillSettings(), f.name)) for f in dataclasses.fields(FillSettings)}
+    """`"a=1,2 b=3"` -> [{a: 1, b: 3}, {a: 2, b: 3}], values typed as the setting."""
+    types = {s.name: s.kind for s in front_end_settings()}
     axes = []
     for item in spec.split():
         name, _, values = item.partition("=")
@@ -44,11 +44,9 @@ def main() -> None:
     args = parser.parse_args()
     engine, default, _ = load_engine(args)
     changes = parse_grid(args.grid)
-    rows = [default] + [dataclasses.replace(default, **change) for change in changes]
-    for settings in rows:
-        settings.validate()
+    rows = [default] + [dataclasses.replace(default, **change) for change in changes]  # each validated as it is made
     tasks = ev.load_set(args.set, args.data, args.tasks)
-    engine.fill(tasks[0].marked(), "python", default)  # warm-up
+    ev.warm_up(engine, tasks[0], default)
     results: list[list[ev.TaskResult]] = [[] for _ in rows]
     for task in tasks:
         for settings, out in zip(rows, results):
@@ -59,7 +57,7 @@ def main() -> None:
     for settings, out in zip(rows, results):
         s = ev.summarize("", out)
         label = [getattr(settings, name) for name in changed]
-        body.append(label + [sum(r.passes for r in out) / s.tasks, s.seconds_p50, s.seconds_per_task, s.tokens_per_pass,
+        body.append(label + [passes_per_task(out), s.seconds_p50, s.seconds_per_task, s.tokens_per_pass,
                              s.parse_rate, s.exact_match, s.pass_at_1])
     print(table(changed + ["passes/task", "p50 s", "s/task", "tokens/pass", "parses", "exact", "pass@1"], body))
 

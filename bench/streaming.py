@@ -17,10 +17,10 @@ from typing import Callable, TypeVar
 
 from bench.common import base_parser, header, table
 from dgemma_app import eval as ev
-from dgemma_app.cli import load_from_args, settings_from_args
-from dgemma_app.engine import FillResult
+from dgemma_app.results import FillResult
 from dgemma_app.ui import render
 from dgemma_app.ui.service import Progress, Service
+from dgemma_app.wiring import load_from_args, settings_from_args
 
 T = TypeVar("T")
 
@@ -37,7 +37,7 @@ def in_thread(job: Callable[[], T]) -> T:
 def streamed(service: Service, text: str, overrides: dict) -> tuple[FillResult, int]:
     """A fill as the page gets it, each live pass drawn; returns the result and how many live updates came."""
     drawn = 0
-    for update in service.run(text, "python", overrides):
+    for update in service.run(service.request(text, "python"), overrides):
         if not isinstance(update, Progress):
             return update, drawn
         if update.latest is not None:

@@ -16,11 +16,8 @@ import math
 import os
 import platform
 import random
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +25,7 @@ from typing import Iterable, Sequence
 
 from .gaps import FILL_MARKER
 from .model import PROJECT_ROOT
+from .sandbox import PROGRAM_TIMEOUT_S, run_program
 
 DATA_DIR = PROJECT_ROOT.parent / "shared" / "benchmarks" / "human-eval-infilling"
 CORPUS_DIR = PROJECT_ROOT / "runs" / "corpus"
@@ -39,8 +37,6 @@ SET_FILES = {
 OBVIOUS = "obvious"
 SET_NAMES = [*SET_FILES, OBVIOUS]
 HELDOUT = "heldout"
-PROGRAM_TIMEOUT_S = 3.0  # the original harness's limit
-PROGRAM_MEMORY_BYTES = 2 << 30
 MARKER_TEXTS = ("<FILL", "<EDIT>", "</EDIT>")
 HELDOUT_MAX_CHARS = 40_000  # longer held-out files only slow tokenizing and parsing
 HELDOUT_MAX_LINES = 3  # a held-out gap is 1..3 consecutive whole lines
@@ -65,13 +61,6 @@ class Task:
         sizes = sizes or [None] * len(self.solutions)
         markers = [FILL_MARKER if n is None else f"<FILL:{n}>" for n in sizes]
         return "".join(p + m for p, m in zip(self.parts, markers)) + self.parts[-1]
-
-
-@dataclass(frozen=True)
-class ProgramOutcome:
-    passed: bool
-    status: str  # "passed" | "failed" | "timeout"
-    seconds: float
 
 
 @dataclass
@@ -214,53 +203,30 @@ def test_program(filled: str, task: Task) -> str:
     return f"{filled}\n{task.test}\ncheck({task.entry_point})"
 
 
-def _limit_memory() -> None:  # pragma: no cover - runs in the child
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (PROGRAM_MEMORY_BYTES, PROGRAM_MEMORY_BYTES))
-
-
-def run_program(source: str, timeout: float = PROGRAM_TIMEOUT_S) -> ProgramOutcome:
-    """Run model-written code in an isolated `python -I` child in a fresh temporary folder; kill its whole
-    process group when it runs past `timeout` seconds."""
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="dgemma-eval-") as folder:
-        script = Path(folder) / "program.py"
-        script.write_text(source, encoding="utf-8")
-        env = {"PATH": os.environ.get("PATH", ""), "PYTHONHASHSEED": "0", "HOME": folder, "TMPDIR": folder}
-        child = subprocess.Popen(
-            [sys.executable, "-I", str(script)],
-            cwd=folder,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_limit_memory,
-        )
-        try:
-            code = child.wait(timeout=timeout)
-            status = "passed" if code == 0 else "failed"
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-            status = "timeout"
-    return ProgramOutcome(status == "passed", status, round(time.perf_counter() - started, 3))
-
-
 def token_lengths(tokenizer, solutions: Iterable[str]) -> list[int]:
     """The true gap sizes in tokens, for `--gap-length true`."""
     return [max(1, len(tokenizer(s, add_special_tokens=False)["input_ids"])) for s in solutions]
 
 
-def evaluate_task(engine, task: Task, settings, true_length: bool = False, timeout: float = PROGRAM_TIMEOUT_S) -> TaskResult:
-    """Fill one task and score it."""
+def timed_fill(engine, text: str, settings):
+    """(FillResult, wall seconds of the fill, ranking included): how every figure here and in bench/ is timed."""
+    started = time.perf_counter()
+    result = engine.fill(text, "python", settings)
+    return result, time.perf_counter() - started
+
+
+def warm_up(engine, task: Task, settings) -> None:
+    """One untimed fill first: lazy initialisation is not a fill's cost."""
+    engine.fill(task.marked(), "python", settings)
+
+
+def evaluate_task(engine, task: Task, settings, true_length: bool = False, timeout: float = PROGRAM_TIMEOUT_S,
+                  run_tests: bool = True) -> TaskResult:
+    """Fill one task and score it (`run_tests=False`: no pass@1, for timing runs)."""
     true_sizes = token_lengths(engine.loaded.tokenizer, task.solutions)
     sizes = true_sizes if true_length else None
-    started = time.perf_counter()
-    result = engine.fill(task.marked(sizes), "python", settings)
-    seconds = time.perf_counter() - started
-    outcome = run_program(test_program(result.text, task), timeout) if task.test else None
+    result, seconds = timed_fill(engine, task.marked(sizes), settings)
+    outcome = run_program(test_program(result.text, task), timeout) if task.test and run_tests else None
     return TaskResult(
         task_id=task.task_id,
         fills=result.fills,
@@ -360,7 +326,7 @@ def _cpu_name() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .cli import add_model_args, add_sampler_args
+    from .wiring import add_model_args, add_sampler_args
 
     p = argparse.ArgumentParser(prog="python -m dgemma_app.eval", description="HumanEval-Infilling and held-out evaluation.")
     p.add_argument("--set", dest="sets", action="append", choices=SET_NAMES, help="benchmark set (obvious: the package's one-line gaps); repeat for several (default single-line)")
@@ -379,9 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import load_from_args, settings_from_args
-    from .engine import Engine, SettingsError
+    from .engine import Engine
     from .model import ModelLoadError
+    from .settings import SettingsError
+    from .wiring import load_from_args, settings_from_args
 
     args = build_parser().parse_args(argv)
     sets = args.sets or ([] if args.heldout else ["single-line"])
@@ -396,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     engine = Engine(loaded)
     if workloads and workloads[0][1]:
-        engine.fill(workloads[0][1][0].marked(), "python", settings)  # warm-up: lazy initialisation is not a fill's cost
+        warm_up(engine, workloads[0][1][0], settings)
     report = EvalReport(loaded.source, asdict(settings), args.gap_length, machine_info(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     per_task: dict[str, list[dict]] = {}
     for name, tasks in workloads:

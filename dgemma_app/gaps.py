@@ -26,6 +26,14 @@ class MarkerError(ValueError):
 
 
 @dataclass(frozen=True)
+class Limits:
+    """How much one request may bring; the front-ends set them once (flags, the service) and only the parser reads them."""
+
+    max_bytes: int = MAX_INPUT_BYTES
+    max_markers: int = MAX_MARKERS
+
+
+@dataclass(frozen=True)
 class Known:
     text: str
 

@@ -1,4 +1,7 @@
-"""Loading DiffusionGemma checkpoints: the embedded default, a local folder, or a hub id in the local cache.
+"""Loading checkpoints: the embedded default, a local folder, or a hub id in the local cache.
+
+The checkpoint's `model_type` picks the backend (see `backends`), which names the transformers class to load
+it with and reads its window sizes and sampler defaults.
 
 Every failure becomes a `ModelLoadError` whose message is one sentence that says what to do, so the
 CLI and the UI can show it without a traceback. Nothing here runs at import time.
@@ -6,10 +9,12 @@ CLI and the UI can show it without a traceback. Nothing here runs at import time
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from .backends import diffusion_gemma, rule  # noqa: F401  (importing a family registers its backend)
+from .backends.base import LoadedModel, backend_for, registered
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "dgemma-code-tiny"
@@ -24,23 +29,6 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 class ModelLoadError(Exception):
     """A model could not be loaded; the message is meant for the user as it is."""
-
-
-@dataclass
-class LoadedModel:
-    """A ready model with what the engine needs to know about it."""
-
-    model: torch.nn.Module
-    tokenizer: object
-    source: str
-    canvas_length: int
-    max_context: int  # longest encoder prefix + canvas the model's positions allow
-    null_id: int | None  # the `<null>` filler, when the tokenizer defines one
-    banned_ids: list[int] = field(default_factory=list)  # special tokens never placed in a gap
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
 
 def tiny_config(
@@ -112,8 +100,9 @@ def load_model(
     max_memory: dict | None = None,
     trust_remote_code: bool = False,
 ) -> LoadedModel:
-    """Load a DiffusionGemma checkpoint and its tokenizer, never touching the network."""
-    from transformers import AutoConfig, AutoTokenizer, DiffusionGemmaForBlockDiffusion
+    """Load a checkpoint of a family with a backend, and its tokenizer, never touching the network."""
+    import transformers
+    from transformers import AutoConfig, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # the CLI's stderr is for one-line messages
@@ -141,14 +130,17 @@ def load_model(
                 f"`hf download {source}` (runs here are offline)."
             ) from err
         raise ModelLoadError(f"Model folder {where} has an unreadable config.json ({_first_line(err)}).") from err
-    if getattr(config, "model_type", None) != "diffusion_gemma":
+    model_type = getattr(config, "model_type", None) or "unknown"
+    backend = backend_for(model_type)
+    if backend is None or not backend.model_class:
+        loadable = [b for b in registered() if b.model_class]
         raise ModelLoadError(
-            f"Model {where} is a {getattr(config, 'model_type', 'unknown')!r} model, not DiffusionGemma; "
-            "pick a DiffusionGemmaForBlockDiffusion checkpoint."
+            f"Model {where} is a {model_type!r} model, not {' or '.join(b.title for b in loadable)}; "
+            f"pick a {' or '.join(b.model_class for b in loadable)} checkpoint."
         )
     hf_logging.set_verbosity_error()  # our sentence replaces transformers' load report
     try:
-        model, info = DiffusionGemmaForBlockDiffusion.from_pretrained(
+        model, info = getattr(transformers, backend.model_class).from_pretrained(
             where,
             dtype=torch_dtype,
             device_map=device_map,
@@ -177,14 +169,18 @@ def load_model(
         raise ModelLoadError(f"Tokenizer in {where} could not be loaded ({_first_line(err)}).") from err
     if len(tokenizer) < MIN_TOKENIZER_SIZE:
         raise ModelLoadError(f"Model {where} has no usable tokenizer ({len(tokenizer)} tokens); save tokenizer.json beside the weights.")
+    canvas_length, max_context = backend.window_sizes(model)
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
         source=where,
-        canvas_length=int(config.canvas_length),
-        max_context=int(config.text_config.max_position_embeddings),
+        model_type=model_type,
+        canvas_length=canvas_length,
+        max_context=max_context,
         null_id=_token_id(tokenizer, NULL_TOKEN),
         banned_ids=sorted({i for i in tokenizer.all_special_ids if i is not None} - {_token_id(tokenizer, NULL_TOKEN)}),
+        defaults=backend.checkpoint_defaults(model),
+        device=str(next(model.parameters()).device),
     )
 
 

@@ -64,7 +64,7 @@ _GUESS_CHARS = 64 * 1024
 
 
 class UnknownLanguageError(ValueError):
-    """The language could not be determined; the message tells the user how to choose one."""
+    """The language could not be determined; the message lists the choices (each front-end says how to pick one)."""
 
 
 @dataclass(frozen=True)
@@ -111,9 +111,7 @@ def _canonical(name: str) -> str:
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in LANGUAGES:
-        raise UnknownLanguageError(
-            f"Unknown language {name!r}; pick one with --lang ({_choices()})."
-        )
+        raise UnknownLanguageError(f"Unknown language {name!r}; the languages are {_choices()}.")
     return key
 
 
@@ -125,9 +123,7 @@ def language_for(path: str | None, explicit: str | None) -> str:
     if ext in EXTENSIONS:
         return EXTENSIONS[ext]
     where = f"{path!r}" if path else "input without a file name"
-    raise UnknownLanguageError(
-        f"Cannot tell the language of {where}; pick one with --lang ({_choices()})."
-    )
+    raise UnknownLanguageError(f"Cannot tell the language of {where} from its name; the languages are {_choices()}.")
 
 
 # Ordered, most specific first (C++ before C, TypeScript before JavaScript); a language is guessed

@@ -35,6 +35,7 @@ def tiny_run() -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
 
 
+@pytest.mark.slow
 def test_tiny_run_prints_every_generate_row(tiny_run):
     assert tiny_run.returncode == 0, tiny_run.stderr[-2000:]
     out = tiny_run.stdout
@@ -52,6 +53,7 @@ def test_tiny_run_prints_every_generate_row(tiny_run):
     assert "fixed 16 passes, static cache + torch.compile" not in rows  # only with --compile
 
 
+@pytest.mark.slow
 def test_tiny_run_fills_with_the_embedded_model(tiny_run):
     row = table_rows(tiny_run.stdout)["dgemma-code-tiny"]
     if not (ev.DATA_DIR / ev.SET_FILES["single-line"]).is_file():

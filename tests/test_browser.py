@@ -2,8 +2,8 @@
 
 Type code, insert a gap with Ctrl+I, fill with Ctrl+Enter, see the highlighted fill and the parse
 badge, step the pass slider back to the starting canvas, and trigger one bad input. Uses the
-embedded default model when it has been trained into models/, else the tiny test model. Saves
-screenshots to docs/screenshots/.
+embedded default model when it has been trained into models/, else the tiny test model. Screenshots go
+to a temporary folder; `python -m bench.screenshots` writes them to docs/screenshots/ on purpose.
 """
 from __future__ import annotations
 
@@ -17,11 +17,21 @@ from dgemma_app.model import DEFAULT_MODEL_DIR, load_model
 from dgemma_app.ui import Service, build_demo, launch
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 WAIT = 120_000  # ms; two busy cores
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def shots(request, tmp_path_factory) -> Path:
+    """Where screenshots go: `--screenshots DIR` (see conftest), else a temporary folder."""
+    folder = request.config.getoption("--screenshots") or tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +61,7 @@ def page(app, browser):
     page.close()
 
 
-def test_fill_slider_and_bad_input(page):
+def test_fill_slider_and_bad_input(page, shots):
     from playwright.sync_api import expect
 
     expect(page.get_by_role("heading", name="Fill gaps in code with a diffusion model")).to_be_visible()
@@ -89,8 +99,7 @@ def test_fill_slider_and_bad_input(page):
     expect(canvas).to_have_attribute("data-step", "0")
     expect(page.locator("#dgemma-canvas .dg-caption")).to_contain_text("pass 0")
     assert canvas.inner_html() != final
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "fill-and-slider.png"), full_page=True)
+    page.screenshot(path=str(shots / "fill-and-slider.png"), full_page=True)
 
     editor.click()
     page.keyboard.press("Control+A")
@@ -98,7 +107,7 @@ def test_fill_slider_and_bad_input(page):
     page.get_by_role("button", name=re.compile("^Fill")).click()
     expect(page.get_by_role("alert")).to_contain_text("No gaps found")
     expect(editor).to_have_text("print('no gap here')")
-    page.screenshot(path=str(SHOTS / "bad-input.png"))
+    page.screenshot(path=str(shots / "bad-input.png"))
 
     page.get_by_role("button", name="Two gaps at once").click()  # examples are one click away
     expect(editor).to_contain_text("<FILL:8>")
@@ -110,10 +119,10 @@ def test_fill_slider_and_bad_input(page):
     slider.fill(str(int(slider.input_value()) // 2))
     slider.press("Enter")
     expect(caption).not_to_have_text(last)
-    page.screenshot(path=str(SHOTS / "two-gaps.png"), full_page=True)
+    page.screenshot(path=str(shots / "two-gaps.png"), full_page=True)
 
 
-def test_closing_the_tab_mid_fill_stops_the_model(app, page):
+def test_closing_the_tab_mid_fill_stops_the_model(app, page, shots):
     from playwright.sync_api import expect
 
     _, service = app
@@ -124,7 +133,7 @@ def test_closing_the_tab_mid_fill_stops_the_model(app, page):
     page.keyboard.press("Control+Enter")
     expect(page.locator("#dgemma-canvas .dg-caption")).to_contain_text("Live", timeout=WAIT)
     assert service.running == 1
-    page.screenshot(path=str(SHOTS / "live.png"), full_page=True)
+    page.screenshot(path=str(shots / "live.png"), full_page=True)
     page.close()
     deadline = time.monotonic() + 60
     while service.running and time.monotonic() < deadline:

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from dgemma_app import cli, gaps
-from dgemma_app.engine import FillSettings
-from dgemma_app.gaps import MarkerError
+from dgemma_app.gaps import Limits, MarkerError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +79,7 @@ def split_known(marked: str, fill_text: str) -> tuple[str, str]:
 # ----------------------------------------------------------------------------- subprocess: many inputs
 
 
+@pytest.mark.slow
 def test_many_inputs_one_bad_exit_2_others_printed(run):
     assert run["code"] == 2, run["err"]
     assert "Traceback" not in run["err"]
@@ -89,6 +89,7 @@ def test_many_inputs_one_bad_exit_2_others_printed(run):
     assert records[1]["text"] == records[2]["text"]  # same seed, same input, same fill
 
 
+@pytest.mark.slow
 def test_each_bad_input_is_one_line_naming_it(run):
     lines = run["err"].splitlines()
     folder = run["folder"]
@@ -100,6 +101,7 @@ def test_each_bad_input_is_one_line_naming_it(run):
         assert expected[name] in line, (name, line)
 
 
+@pytest.mark.slow
 def test_json_contract(run):
     for record, marked in zip([json.loads(line) for line in run["out"].splitlines()], [STDIN_PY, GOOD_PY, GOOD_PY]):
         assert {"text", "fills", "language", "parses", "errors", "candidates", "stats", "trace"} <= set(record)
@@ -121,6 +123,7 @@ def test_json_contract(run):
         assert record["text"] == prefix + record["fills"][0] + suffix
 
 
+@pytest.mark.slow
 def test_trace_has_every_pass(run):
     record = json.loads(run["out"].splitlines()[1])
     trace = record["trace"]
@@ -253,14 +256,14 @@ def test_default_limits_are_1_mib_and_256_markers(tiny_model_dir, tmp_path, caps
 def test_limits_stop_before_any_generation(engine, tiny_loaded):
     """Over a limit, the engine raises before a single denoising pass."""
     passes = []
-    settings = FillSettings.from_model(tiny_loaded, max_passes=2)
+    settings = engine.settings(max_passes=2)
     with pytest.raises(MarkerError, match="over the limit of 100 bytes"):
-        engine.fill("x = <FILL>\n" + "#" * 200, "python", settings, on_pass=passes.append, max_bytes=100)
+        engine.fill("x = <FILL>\n" + "#" * 200, "python", settings, on_pass=passes.append, limits=Limits(max_bytes=100))
     with pytest.raises(MarkerError, match="more than 3 markers"):
-        engine.fill("<FILL:1>\n" * 4, "python", settings, on_pass=passes.append, max_markers=3)
+        engine.fill("<FILL:1>\n" * 4, "python", settings, on_pass=passes.append, limits=Limits(max_markers=3))
     assert passes == []
     # the same text under raised limits does run
-    engine.fill("x = <FILL:1>\n" * 4, "python", settings, on_pass=passes.append, max_markers=4)
+    engine.fill("x = <FILL:1>\n" * 4, "python", settings, on_pass=passes.append, limits=Limits(max_markers=4))
     assert passes
 
 

@@ -6,10 +6,9 @@ import torch
 from transformers import DynamicCache
 from transformers.models.diffusion_gemma.generation_diffusion_gemma import EntropyBoundSampler, EntropyBoundSamplerConfig
 
-from dgemma_app.engine import (
-    FillCancelled,
-    FillSettings,
-    SettingsError,
+from dgemma_app.backends.base import FillCancelled
+from dgemma_app.backends.diffusion_gemma import (
+    DiffusionGemmaSettings as Settings,
     clamp_scores,
     entropy_bound_accept,
     left_to_right_commit,
@@ -17,6 +16,7 @@ from dgemma_app.engine import (
     temperature_at,
 )
 from dgemma_app.gaps import MarkerError
+from dgemma_app.settings import SettingsError
 
 FAST = dict(max_passes=6)
 STATES = {"known", "accepted", "noise", "outside"}
@@ -56,14 +56,14 @@ def test_left_to_right_commit_takes_the_leftmost_free_slot_and_a_filler_ends_its
 
 
 def test_temperature_schedule_runs_from_t_max_to_t_min():
-    s = FillSettings(max_passes=10, t_max=0.8, t_min=0.4)
+    s = Settings(max_passes=10, t_max=0.8, t_min=0.4)
     assert temperature_at(10, s) == pytest.approx(0.8)
     assert temperature_at(0, s) == pytest.approx(0.4)
 
 
 def test_known_text_is_kept_and_every_gap_filled(engine):
     source = "import os\n\ndef f(x):\n    return <FILL:5>\n\nprint(<FILL:3>)\n"
-    result = engine.fill(source, "python", FillSettings(**FAST))
+    result = engine.fill(source, "python", Settings(**FAST))
     assert len(result.fills) == 2
     before, rest = source.split("<FILL:5>")
     middle, after = rest.split("<FILL:3>")
@@ -72,7 +72,7 @@ def test_known_text_is_kept_and_every_gap_filled(engine):
 
 
 def test_clamped_positions_never_change_in_any_pass(engine):
-    result = engine.fill("a = 1\nb = <FILL:4>\nc = 3\n", "python", FillSettings(**FAST))
+    result = engine.fill("a = 1\nb = <FILL:4>\nc = 3\n", "python", Settings(**FAST))
     first = result.trace[0]
     known = [i for i, s in enumerate(first.state) if s == "known"]
     assert known, "the canvas should hold known suffix tokens"
@@ -82,7 +82,7 @@ def test_clamped_positions_never_change_in_any_pass(engine):
 
 
 def test_trace_shape_and_final_pass_matches_the_fill(engine, tiny_loaded):
-    result = engine.fill("x = <FILL:6>\n", "python", FillSettings(**FAST))
+    result = engine.fill("x = <FILL:6>\n", "python", Settings(**FAST))
     canvas = tiny_loaded.canvas_length
     assert result.trace[0].step == 0
     assert [p.step for p in result.trace] == list(range(len(result.trace)))
@@ -99,27 +99,27 @@ def test_trace_shape_and_final_pass_matches_the_fill(engine, tiny_loaded):
 def test_gaps_further_apart_than_a_canvas_use_several_windows(engine, tiny_loaded):
     filler = "\n".join(f"v{i} = {i}" for i in range(12))
     source = f"a = <FILL:4>\n{filler}\nb = <FILL:4>\n"
-    result = engine.fill(source, "python", FillSettings(**FAST))
+    result = engine.fill(source, "python", Settings(**FAST))
     assert result.stats.windows == 2
     assert sorted({p.window for p in result.trace}) == [0, 1]
     assert filler in result.text and len(result.fills) == 2
 
 
 def test_a_long_gap_spans_windows(engine, tiny_loaded):
-    result = engine.fill("<FILL:40>\n", "text", FillSettings(**FAST))
+    result = engine.fill("<FILL:40>\n", "text", Settings(**FAST))
     assert result.stats.windows >= 3  # 40 slots on a 16-token canvas
 
 
 def test_edit_strength_zero_returns_the_old_text(engine):
     source = "def f():\n    <EDIT>return 1</EDIT>\n"
-    result = engine.fill(source, "python", FillSettings(edit_strength=0.0, **FAST))
+    result = engine.fill(source, "python", Settings(edit_strength=0.0, **FAST))
     assert result.text == "def f():\n    return 1\n"
     assert result.fills == ["return 1"] and result.stats.passes == 0
 
 
 def test_edit_seeds_the_canvas_with_old_tokens(engine, tiny_loaded):
     old = "return a + b"
-    result = engine.fill(f"<EDIT>{old}</EDIT>", "text", FillSettings(edit_strength=0.0001, **FAST))
+    result = engine.fill(f"<EDIT>{old}</EDIT>", "text", Settings(edit_strength=0.0001, **FAST))
     start = result.trace[0]
     old_ids = tiny_loaded.tokenizer(old, add_special_tokens=False)["input_ids"]
     seeded = [t for t, s in zip(start.token_ids, start.state) if s == "accepted"]
@@ -127,7 +127,7 @@ def test_edit_seeds_the_canvas_with_old_tokens(engine, tiny_loaded):
 
 
 def test_candidates_are_all_returned_and_ranked(engine):
-    result = engine.fill("def f(:\n    return <FILL:4>\n", "python", FillSettings(candidates=3, **FAST))
+    result = engine.fill("def f(:\n    return <FILL:4>\n", "python", Settings(candidates=3, **FAST))
     assert len(result.candidates) == 3
     assert sorted(c.row for c in result.candidates) == [0, 1, 2]
     keys = [(c.report.new_errors, -c.confidence) for c in result.candidates]
@@ -139,9 +139,9 @@ def test_candidates_are_all_returned_and_ranked(engine):
 
 def test_same_seed_same_result_other_seed_differs(engine):
     source = "x = <FILL:8>\n"
-    a = engine.fill(source, "python", FillSettings(seed=3, **FAST))
-    b = engine.fill(source, "python", FillSettings(seed=3, **FAST))
-    c = engine.fill(source, "python", FillSettings(seed=4, **FAST))
+    a = engine.fill(source, "python", Settings(seed=3, **FAST))
+    b = engine.fill(source, "python", Settings(seed=3, **FAST))
+    c = engine.fill(source, "python", Settings(seed=4, **FAST))
     assert a.text == b.text
     assert [p.token_ids for p in a.trace] == [p.token_ids for p in b.trace]
     assert [p.token_ids for p in a.trace] != [p.token_ids for p in c.trace]
@@ -149,7 +149,7 @@ def test_same_seed_same_result_other_seed_differs(engine):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_left_to_right_commits_one_token_per_pass_until_the_filler(engine, seed):
-    result = engine.fill("y = <FILL:5>\n", "python", FillSettings(left_to_right=True, max_passes=48, candidates=1, seed=seed))
+    result = engine.fill("y = <FILL:5>\n", "python", Settings(left_to_right=True, max_passes=48, candidates=1, seed=seed))
     accepted = [p.accepted for p in result.trace[1:]]
     passes = result.candidates[0].passes
     assert passes == min(result.stats.tokens + 1, 5)  # tokens, then the filler that ends the gap (if any)
@@ -159,7 +159,7 @@ def test_left_to_right_commits_one_token_per_pass_until_the_filler(engine, seed)
 def test_long_input_is_cut_from_the_far_left_and_said_so(engine, tiny_loaded):
     head = "".join(f"line_{i} = {i}\n" for i in range(200))
     source = head + "z = <FILL:4>\nkeep_me = 1\n"
-    result = engine.fill(source, "python", FillSettings(**FAST))
+    result = engine.fill(source, "python", Settings(**FAST))
     assert any("left out" in note for note in result.notes)
     assert result.text.startswith(head) and result.text.endswith("keep_me = 1\n")
     first = result.trace[0]
@@ -168,17 +168,17 @@ def test_long_input_is_cut_from_the_far_left_and_said_so(engine, tiny_loaded):
 
 def test_on_pass_streams_every_pass_and_cancel_stops(engine):
     seen = []
-    result = engine.fill("q = <FILL:4>\n", "python", FillSettings(**FAST), on_pass=seen.append)
+    result = engine.fill("q = <FILL:4>\n", "python", Settings(**FAST), on_pass=seen.append)
     assert [p.step for p in seen] == list(range(1, len(seen) + 1))
     assert len(seen) == result.stats.passes
     stop = threading.Event()
     stop.set()
     with pytest.raises(FillCancelled):
-        engine.fill("q = <FILL:4>\n", "python", FillSettings(**FAST), cancel=stop)
+        engine.fill("q = <FILL:4>\n", "python", Settings(**FAST), cancel=stop)
 
 
 def test_typed_special_token_names_stay_text(engine):
-    result = engine.fill("s = '<eos><null>'\nt = <FILL:3>\n", "python", FillSettings(**FAST))
+    result = engine.fill("s = '<eos><null>'\nt = <FILL:3>\n", "python", Settings(**FAST))
     assert result.text.startswith("s = '<eos><null>'\nt = ")
 
 
@@ -195,16 +195,16 @@ def test_typed_special_token_names_stay_text(engine):
 )
 def test_settings_out_of_range_are_named(engine, settings, message):
     with pytest.raises(SettingsError, match=message):
-        engine.fill("x = <FILL>\n", "python", FillSettings(**settings))
+        engine.fill("x = <FILL>\n", "python", Settings(**settings))
 
 
 def test_bad_markers_raise_before_model_work(engine):
     with pytest.raises(MarkerError):
-        engine.fill("x = 1\n", "python", FillSettings(**FAST))
+        engine.fill("x = 1\n", "python", Settings(**FAST))
 
 
 def test_json_contract(engine):
-    result = engine.fill("x = <FILL:3>\ny = <FILL:3>\n", "python", FillSettings(candidates=2, **FAST))
+    result = engine.fill("x = <FILL:3>\ny = <FILL:3>\n", "python", Settings(candidates=2, **FAST))
     data = result.to_dict(with_trace=True)
     assert set(data) >= {"text", "fills", "language", "parses", "errors", "candidates", "stats", "trace"}
     assert set(data["stats"]) >= {"seconds", "passes", "tokens", "tokens_per_pass", "tokens_per_second"}
@@ -221,7 +221,7 @@ def test_every_gap_gets_at_least_one_token_even_when_the_model_prefers_the_fille
     out = clamp_scores(scores, torch.tensor([[False, False]]), torch.zeros(1, 2, dtype=torch.long), banned, torch.tensor([[True, False]]), null)
     assert out[0, 0].argmax() != null and out[0, 1].argmax() == null
     for seed in range(3):
-        result = engine.fill("a = <FILL>\nb = <FILL:2>\n", "python", FillSettings(seed=seed, **FAST))
+        result = engine.fill("a = <FILL>\nb = <FILL:2>\n", "python", Settings(seed=seed, **FAST))
         assert all(result.fills), result.fills
 
 
@@ -239,7 +239,7 @@ def test_a_prefix_every_candidate_shares_is_encoded_once(engine, tiny_loaded):
     batches = []
     hook = model.model.encoder.register_forward_hook(lambda m, a, kw, out: batches.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
     try:
-        result = engine.fill("x = 1\ny = <FILL:3>\n", "python", FillSettings(candidates=3, **FAST))
+        result = engine.fill("x = 1\ny = <FILL:3>\n", "python", Settings(candidates=3, **FAST))
     finally:
         hook.remove()
     assert batches[0][0] == 1 and batches[1] == (3, 1)  # the prefix once, then each row's last prefix token
@@ -252,10 +252,10 @@ def test_exact_length_bans_the_filler_in_every_slot_of_a_sized_gap(engine, tiny_
 
     segments = parse_markers("a = <FILL:3>\nb = <FILL>\n")
     for exact, sized in ((True, [True] * 3), (False, [True, False, False])):
-        (row,) = _build_rows(segments, tiny_loaded, FillSettings(exact_length=exact, candidates=1, slot_budget=2))
+        (row,) = _build_rows(segments, tiny_loaded, Settings(exact_length=exact, candidates=1, slot_budget=2))
         slots = [m for m, o in zip(row.must_fill, row.owner) if o >= 0]
         assert slots == sized + [True, False]  # the unsized gap keeps only its first slot off the filler
-    result = engine.fill("a = <FILL:5>\n", "python", FillSettings(exact_length=True, left_to_right=True, candidates=1))
+    result = engine.fill("a = <FILL:5>\n", "python", Settings(exact_length=True, left_to_right=True, candidates=1))
     assert result.stats.tokens == 5 and result.candidates[0].passes == 5
 
 
@@ -264,7 +264,7 @@ def test_a_model_configured_for_a_static_cache_still_fills_several_candidates(en
     saved = gen.cache_implementation, gen.disable_compile
     gen.cache_implementation, gen.disable_compile = "static", True  # the library's own cache; no compile in a test
     try:
-        result = engine.fill("x = 1\ny = <FILL:3>\n", "python", FillSettings(candidates=2, **FAST))
+        result = engine.fill("x = 1\ny = <FILL:3>\n", "python", Settings(candidates=2, **FAST))
     finally:
         gen.cache_implementation, gen.disable_compile = saved
     assert len(result.candidates) == 2 and all(result.fills)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from dgemma_app import cli
-from dgemma_app.engine import Engine, FillSettings
+from dgemma_app import wiring
+from dgemma_app.engine import Engine
 from dgemma_app.model import ModelLoadError, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +84,7 @@ def test_folder_loads_with_the_engine_contract(tiny_loaded, tiny_model_dir):
     assert loaded.source == str(tiny_model_dir)
     assert type(loaded.model).__name__ == "DiffusionGemmaForBlockDiffusion"
     assert loaded.canvas_length == 16 and loaded.max_context == 256
-    assert loaded.device.type == "cpu"
+    assert loaded.device == "cpu"
     assert not loaded.model.training  # eval mode: no dropout in the demo
     assert loaded.null_id is None or loaded.null_id not in loaded.banned_ids
     assert loaded.banned_ids and all(isinstance(i, int) for i in loaded.banned_ids)
@@ -166,6 +166,7 @@ def subprocesses(tmp_path_factory, tiny_model_dir, gpt2_dir):
     return {name: (proc, *proc.communicate(timeout=180)) for name, proc in started.items()}
 
 
+@pytest.mark.slow
 def test_hub_id_from_offline_cache_layout_and_remote_code_stays_off(subprocesses):
     """By hub id from a `hf download`-shaped cache with HF_HUB_OFFLINE=1, in a clean process."""
     proc, stdout, stderr = subprocesses["hub"]
@@ -185,6 +186,7 @@ def test_hub_id_from_offline_cache_layout_and_remote_code_stays_off(subprocesses
     assert "'evil_remote' model, not DiffusionGemma" in out["remote_trusted"]
 
 
+@pytest.mark.slow
 def test_cli_load_failure_is_one_line(subprocesses):
     proc, stdout, stderr = subprocesses["cli"]
     assert proc.returncode == 2, stderr
@@ -278,16 +280,16 @@ def test_unknown_dtype(tiny_model_dir):
 
 def test_bad_max_memory_is_one_sentence():
     with pytest.raises(ModelLoadError) as info:
-        cli.parse_max_memory("0=70GiB,oops")
+        wiring.parse_max_memory("0=70GiB,oops")
     one_sentence(str(info.value))
-    assert cli.parse_max_memory("0=70GiB, 1=70GiB,cpu=100GiB") == {0: "70GiB", 1: "70GiB", "cpu": "100GiB"}
-    assert cli.parse_max_memory(None) is None and cli.parse_max_memory("") is None
+    assert wiring.parse_max_memory("0=70GiB, 1=70GiB,cpu=100GiB") == {0: "70GiB", 1: "70GiB", "cpu": "100GiB"}
+    assert wiring.parse_max_memory(None) is None and wiring.parse_max_memory("") is None
 
 
 def test_trust_remote_code_defaults_off(monkeypatch):
     def parse(argv):
         parser = argparse.ArgumentParser()
-        cli.add_model_args(parser)
+        wiring.add_model_args(parser)
         return parser.parse_args(argv)
 
     for name in [k for k in os.environ if k.startswith("DGEMMA_")]:
@@ -308,12 +310,13 @@ def test_env_defaults_reach_the_loader(monkeypatch, tiny_model_dir):
     monkeypatch.setenv("DGEMMA_MAX_MEMORY", "cpu=4GiB")
     monkeypatch.setenv("DGEMMA_MAX_INPUT_BYTES", "1000")
     parser = argparse.ArgumentParser()
-    cli.add_model_args(parser)
+    wiring.add_model_args(parser)
     args = parser.parse_args(["--dtype", "fp32"])
     assert (args.model, args.device_map, args.dtype, args.max_input_bytes) == (str(tiny_model_dir), "cpu", "fp32", 1000)
-    loaded = cli.load_from_args(args)
+    loaded = wiring.load_from_args(args)
     assert loaded.source == str(tiny_model_dir)
-    assert Engine(loaded).fill("x = <FILL:2>\n", "python", FillSettings.from_model(loaded, max_passes=1)).text.startswith("x = ")
+    engine = Engine(loaded)
+    assert engine.fill("x = <FILL:2>\n", "python", engine.settings(max_passes=1)).text.startswith("x = ")
 
 
 def test_bad_env_number_is_a_usage_error(monkeypatch):
@@ -321,7 +324,7 @@ def test_bad_env_number_is_a_usage_error(monkeypatch):
     monkeypatch.setenv("DGEMMA_MAX_INPUT_BYTES", "1MiB")
     parser = argparse.ArgumentParser()
     with pytest.raises(SystemExit) as info:
-        cli.add_model_args(parser)
+        wiring.add_model_args(parser)
         parser.parse_args([])
     assert info.value.code == 2
 

@@ -1,6 +1,6 @@
 """The app's named API endpoints, called through gradio_client against the real server, in process.
 
-The server runs the tiny random-weight model from conftest: its fills are junk, but every pass, the
+The server runs the package's tiny random-weight model (dgemma_app.tiny): its fills are junk, but every pass, the
 streaming, the parse check and the error paths are real.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from gradio_client import Client
 from gradio_client.utils import QueueError, Status
 
 from dgemma_app.cli import add_serve_args
+from dgemma_app.gaps import Limits
 from dgemma_app.model import load_model
 from dgemma_app.syntax import ParseIssue, ParseReport
 from dgemma_app.ui import Service, build_demo, launch, render, serve
@@ -26,13 +27,14 @@ FAST = {"max_passes": 6, "seed": 1}
 
 @pytest.fixture(scope="module")
 def server(tiny_loaded):
-    service = Service(lambda: tiny_loaded, "tiny test model", max_bytes=4096)
+    service = Service(lambda: tiny_loaded, "tiny test model", Limits(max_bytes=4096))
     demo = build_demo(service)
     url = launch(demo, port=None, concurrency=2, queue_size=16, block=False)
     yield Client(url, verbose=False), service
     demo.close()
 
 
+@pytest.mark.slow
 def test_fill_streams_passes_before_the_result(server):
     client, _ = server
     # 24 slots on a 16-token canvas: two windows, so the fill outlasts the 0.1 s redraw throttle
@@ -49,6 +51,7 @@ def test_fill_streams_passes_before_the_result(server):
     assert details["text"] == text and len(details["candidates"]) == 1 and "trace" not in details
 
 
+@pytest.mark.slow
 def test_fill_with_trace_and_candidates(server):
     client, _ = server
     _, report, _, details = client.predict(text=CODE, language="auto", candidates=2, with_trace=True, **FAST, api_name="/fill")
@@ -59,6 +62,7 @@ def test_fill_with_trace_and_candidates(server):
     assert {"pieces", "state", "changed", "confidence", "entropy"} <= set(trace[0])
 
 
+@pytest.mark.slow
 def test_exact_length_fills_every_slot_of_a_sized_gap(server):
     client, _ = server
     _, report, stats, details = client.predict(
@@ -80,6 +84,7 @@ def test_exact_length_fills_every_slot_of_a_sized_gap(server):
         ("Some words and then <FILL> more words.", "auto", {}, "pick one in the Language menu"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_gives_a_message_and_the_text_back(server, text, language, knobs, expected):
     client, _ = server
     out_text, report, stats, details = client.predict(text=text, language=language, **knobs, api_name="/fill")
@@ -88,6 +93,7 @@ def test_bad_input_gives_a_message_and_the_text_back(server, text, language, kno
     assert stats == {} and details == {}
 
 
+@pytest.mark.slow
 def test_cancelled_fill_stops_the_model_and_the_next_is_served(server):
     client, service = server
     # 2000 slots: over a hundred windows, far longer than the test waits
@@ -104,6 +110,7 @@ def test_cancelled_fill_stops_the_model_and_the_next_is_served(server):
     assert report["status"] == "done"
 
 
+@pytest.mark.slow
 def test_defaults_come_from_the_model(server):
     client, _ = server
     out = client.predict(api_name="/defaults")
@@ -129,6 +136,7 @@ def test_filled_code_marks_the_fill_that_breaks_parsing():
     assert "new parse error" in render.badge(report)
 
 
+@pytest.mark.slow
 def test_mcp_serves_the_same_endpoints_as_tools(tiny_loaded):
     demo = build_demo(Service(lambda: tiny_loaded, "tiny test model"))
     url = launch(demo, port=None, mcp=True, block=False)
@@ -141,6 +149,7 @@ def test_mcp_serves_the_same_endpoints_as_tools(tiny_loaded):
     assert {"text", "language", "max_passes"} <= set(tools["api_fill"]["inputSchema"]["properties"])
 
 
+@pytest.mark.slow
 def test_a_full_queue_tells_the_client_it_is_busy(tiny_loaded):
     service = Service(lambda: tiny_loaded, "tiny test model")
     demo = build_demo(service)
@@ -161,6 +170,7 @@ def test_a_full_queue_tells_the_client_it_is_busy(tiny_loaded):
         demo.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("label", "language", "text"), EXAMPLES, ids=[e[0] for e in EXAMPLES])
 def test_every_example_fills(server, label, language, text):
     client, _ = server
@@ -169,6 +179,7 @@ def test_every_example_fills(server, label, language, text):
     assert report["checked"] == (language != "text") and details["language"] == language
 
 
+@pytest.mark.slow
 def test_a_model_that_cannot_load_is_a_message(tmp_path):
     missing = tmp_path / "no-model"
     demo = build_demo(Service(lambda: load_model(missing, device_map="cpu"), str(missing)))

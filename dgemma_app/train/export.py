@@ -5,47 +5,24 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
+from dgemma_app.backends.diffusion_gemma import DiffusionGemmaSettings, generation_config
+from dgemma_app.settings import generation_defaults
 from dgemma_app.train.loop import ModelShape, build_model
 from dgemma_app.train.tokenizer import load_tokenizer
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
-@dataclass
-class SamplerSettings:
-    """DiffusionGemma decoding knobs written to `generation_config.json` (library defaults unless tuned)."""
-
-    max_denoising_steps: int = 48
-    entropy_bound: float = 0.1
-    t_max: float = 0.8
-    t_min: float = 0.4
-    stability_threshold: int = 1
-    confidence_threshold: float = 0.005
-
-
-def generation_config(s: SamplerSettings):
-    from transformers.models.diffusion_gemma.generation_diffusion_gemma import (
-        DiffusionGemmaGenerationConfig,
-        EntropyBoundSamplerConfig,
-    )
-
-    return DiffusionGemmaGenerationConfig(
-        max_denoising_steps=s.max_denoising_steps,
-        sampler_config=EntropyBoundSamplerConfig(entropy_bound=s.entropy_bound),
-        t_max=s.t_max,
-        t_min=s.t_min,
-        stability_threshold=s.stability_threshold,
-        confidence_threshold=s.confidence_threshold,
-        pad_token_id=0,
-        eos_token_id=1,
-        bos_token_id=2,
-    )
+# The decoding knobs written to `generation_config.json`, named as it names them (library defaults unless tuned);
+# derived from the DiffusionGemma settings, so a new generation knob there is a new export flag here.
+SamplerSettings = generation_defaults(DiffusionGemmaSettings)
+SPECIAL_IDS = dict(pad_token_id=0, eos_token_id=1, bos_token_id=2)  # the project's tokenizers (model.SPECIAL_TOKENS)
 
 
 def model_card(meta: dict, state: dict, n_params: int, corpus_stats: dict | None, sampler: SamplerSettings) -> str:
@@ -119,7 +96,7 @@ def export(checkpoint: Path, out: Path, dtype: str = "fp32", sampler: SamplerSet
     meta["vocab_size"] = vocab
     model = build_model(vocab, ModelShape(**meta["shape"]), meta["objective"]["canvas_length"])
     model.load_state_dict(ckpt["model"])
-    model.generation_config = generation_config(sampler)
+    model.generation_config = generation_config(asdict(sampler), **SPECIAL_IDS)
     if dtype == "bf16":
         model = model.to(torch.bfloat16)
     out.mkdir(parents=True, exist_ok=True)

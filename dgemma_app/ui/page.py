@@ -7,15 +7,18 @@ picker only index it, they never run the model again.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import asdict, dataclass
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 
 from .. import syntax
-from ..engine import FillResult
 from ..model import ModelLoadError
+from ..results import FillResult, Position
+from ..settings import Setting
+from ..wiring import front_end_settings
 from . import render
 from .examples import EXAMPLES, HOW_IT_WORKS
 from .service import AUTO, Progress, Service
@@ -27,7 +30,6 @@ EDITOR_MODES = {
     "python": "python", "javascript": "javascript", "typescript": "typescript", "tsx": "typescript",
     "c": "c", "cpp": "cpp", "go": "cpp", "rust": "cpp", "java": "cpp",
 }
-INT_KNOBS = {"max_passes", "stability_threshold", "seed", "candidates", "slot_budget"}
 START = render.message("Pick an example or write code with a <FILL> gap, then press Fill (Ctrl+Enter).")
 KEYS = (
     "Ctrl+I puts a `<FILL>` gap at the caret (over a selection, instead of it) · Ctrl+E wraps the selection "
@@ -36,22 +38,21 @@ KEYS = (
 UNEXPECTED = "The fill failed unexpectedly; the server log has the details."
 
 
+def _component(setting: Setting) -> gr.components.Component:
+    """A knob's control: a checkbox for a switch, a slider where the knob gives one, else a number box."""
+    k = setting.knob
+    if setting.kind is bool:
+        return gr.Checkbox(setting.default, label=k.label, info=k.help)
+    if k.slider:
+        low, high, step = k.slider
+        return gr.Slider(low, high, value=setting.default, step=step, label=k.label, info=k.help)
+    whole = setting.kind is int
+    return gr.Number(setting.default, label=k.label, info=k.help, precision=0 if whole else None, minimum=k.low if whole else None)
+
+
 def _knobs() -> dict[str, gr.components.Component]:
-    """The sampler settings, in FillSettings' names; values come from the model on page load."""
-    return {
-        "max_passes": gr.Slider(1, 256, value=48, step=1, label="Max passes", info="stop after this many passes per window"),
-        "entropy_bound": gr.Slider(0.01, 32, value=0.1, step=0.01, label="Entropy bound", info="higher accepts more tokens per pass: faster, riskier"),
-        "t_max": gr.Slider(0.05, 2, value=0.8, step=0.05, label="t_max", info="temperature at the first pass"),
-        "t_min": gr.Slider(0.05, 2, value=0.4, step=0.05, label="t_min", info="temperature at the last pass"),
-        "stability_threshold": gr.Slider(0, 16, value=1, step=1, label="Stability", info="passes the draft must stay unchanged to stop early"),
-        "confidence_threshold": gr.Number(0.005, label="Confidence threshold", info="stop early once the draft's entropy is below this"),
-        "candidates": gr.Slider(1, 8, value=1, step=1, label="Candidates", info="fills run as one batch, then ranked (parses first)"),
-        "slot_budget": gr.Slider(1, 256, value=16, step=1, label="Slot budget", info="slots for a <FILL> without a size"),
-        "edit_strength": gr.Slider(0, 1, value=0.5, step=0.05, label="Edit strength", info="share of an <EDIT>'s tokens turned to noise"),
-        "seed": gr.Number(0, precision=0, label="Seed", minimum=0),
-        "left_to_right": gr.Checkbox(False, label="Left-to-right baseline", info="one token per pass, like an autoregressive model"),
-        "exact_length": gr.Checkbox(False, label="Exact length", info="<FILL:n> gets exactly n tokens, no filler"),
-    }
+    """The sampler settings, in the settings' field names; values come from the model on page load."""
+    return {s.name: _component(s) for s in front_end_settings()}
 
 
 def knob_default(component: gr.components.Component, value):
@@ -161,7 +162,7 @@ def wire(page: Page, handlers: "Handlers") -> None:
     page.candidates.input(handlers.pick, [page.candidates, page.state], page.result_outputs, api_visibility="private", queue=False)
     page.use.click(handlers.use, [page.state, page.candidates], [page.editor], api_visibility="private", queue=False)
     page.demo.load(handlers.load, None, [page.model_info, page.status, *knobs], api_visibility="private")
-    gr.api(handlers.api_fill, api_name="fill", concurrency_id="model")
+    gr.api(fill_endpoint(handlers), api_name="fill", concurrency_id="model")
     gr.api(handlers.api_defaults, api_name="defaults")
 
 
@@ -181,18 +182,18 @@ class Handlers:
             info, defaults = self.service.describe(), asdict(self.service.defaults())
         except ModelLoadError as err:
             return (f"Model: `{self.service.source}` could not be loaded", render.message(str(err), "error"), *[gr.skip()] * len(p.knobs))
-        return (info, gr.skip(), *[knob_default(component, defaults[name]) for name, component in p.knobs.items()])
+        # a knob the loaded family lacks keeps its place
+        return (info, gr.skip(), *[knob_default(c, defaults[name]) if name in defaults else gr.skip() for name, c in p.knobs.items()])
 
     def fill(self, code: str, language: str, *knobs) -> Iterator[dict]:
         """Stream the fill: each pass as it is computed (throttled), then the result."""
         p = self.page
-        overrides = {name: int(v) if name in INT_KNOBS and v is not None else v for name, v in zip(p.knobs, knobs)}
         try:
-            self.service.check(code or "", language)
+            request = self.service.request(code or "", language)
             first = True
             if not self.service.ready:
                 yield {p.status: render.message("Loading the model (first use)…", "busy")}
-            for update in self.service.run(code or "", language, overrides):
+            for update in self.service.run(request, dict(zip(p.knobs, knobs))):
                 if isinstance(update, Progress):
                     yield self._live(update, clear=first)
                     first = False
@@ -272,59 +273,12 @@ class Handlers:
 
     # ------------------------------------------------------------------ API
 
-    # A generator: gr.api reads the hint for the shape of each streamed update.
-    def api_fill(
-        self,
-        text: str,
-        language: str = AUTO,
-        max_passes: int | None = None,
-        entropy_bound: float | None = None,
-        t_max: float | None = None,
-        t_min: float | None = None,
-        stability_threshold: int | None = None,
-        confidence_threshold: float | None = None,
-        seed: int | None = None,
-        candidates: int | None = None,
-        slot_budget: int | None = None,
-        edit_strength: float | None = None,
-        left_to_right: bool = False,
-        with_trace: bool = False,
-        exact_length: bool = False,
-    ) -> tuple[str, dict, dict, dict]:
-        """Fill every <FILL>, <FILL:n> and <EDIT>old</EDIT> marker in the text with the diffusion model.
-
-        While the model runs, each streamed update has the text unchanged, report {"status": "running"}
-        and progress in stats; the last update has the filled text. Bad input ends with report
-        {"status": "error", "message": ...} and the text unchanged.
-
-        Args:
-            text: source code or prose containing gap markers.
-            language: auto (guess from the text), text for prose, or one of python, javascript, typescript, tsx, go, rust, java, c, cpp.
-            max_passes: denoising passes per window at most (model default when empty).
-            entropy_bound: summed entropy the sampler may accept per pass.
-            t_max: temperature at the first pass.
-            t_min: temperature at the last pass.
-            stability_threshold: passes the draft must stay unchanged to stop early.
-            confidence_threshold: entropy under which a stable draft stops.
-            seed: random seed for the noise.
-            candidates: fills run as one batch and ranked, 1 to 16.
-            slot_budget: slots for a <FILL> without a size.
-            edit_strength: share of an <EDIT>'s tokens re-noised, 0 to 1.
-            left_to_right: baseline that commits one token per pass.
-            with_trace: include every denoising pass of the best candidate in the details.
-            exact_length: a <FILL:n> gets exactly n tokens (no filler), as with a model that has none.
-
-        Returns:
-            The filled text, the parse report, the stats, and the details (candidates, notes, trace).
-        """
-        knobs = dict(
-            max_passes=max_passes, entropy_bound=entropy_bound, t_max=t_max, t_min=t_min,
-            stability_threshold=stability_threshold, confidence_threshold=confidence_threshold, seed=seed,
-            candidates=candidates, slot_budget=slot_budget, edit_strength=edit_strength, left_to_right=left_to_right or None,
-            exact_length=exact_length or None,
-        )
+    def api_fill(self, text: str, language: str, with_trace: bool, knobs: dict[str, Any]) -> Iterator[tuple[str, dict, dict, dict]]:
+        """The /fill endpoint's body (`fill_endpoint` gives it its signature): streamed progress, then the result."""
+        switches = {s.name for s in front_end_settings() if s.kind is bool}
+        overrides = {name: (value or None) if name in switches else value for name, value in knobs.items()}  # off = the default
         try:
-            for update in self.service.run(text or "", language or AUTO, knobs):
+            for update in self.service.run(self.service.request(text or "", language or AUTO), overrides):
                 if isinstance(update, Progress):
                     yield text, {"status": "running"}, _progress(update), {}
                 else:
@@ -350,5 +304,49 @@ def _progress(update: Progress) -> dict:
     if update.latest is not None:
         step = update.latest
         out.update(window=step.window, step=step.step, accepted=step.accepted, mean_entropy=round(step.mean_entropy, 4), draft="".join(
-            piece for piece, state in zip(step.pieces, step.state) if state != "outside"))
+            piece for piece, state in zip(step.pieces, step.state) if state is not Position.OUTSIDE))
     return out
+
+
+API_DOC = """Fill every <FILL>, <FILL:n> and <EDIT>old</EDIT> marker in the text with the diffusion model.
+
+While the model runs, each streamed update has the text unchanged, report {"status": "running"}
+and progress in stats; the last update has the filled text. Bad input ends with report
+{"status": "error", "message": ...} and the text unchanged.
+
+Args:
+    text: source code or prose containing gap markers.
+    language: auto (guess from the text), text for prose, or one of %s.
+%s
+Returns:
+    The filled text, the parse report, the stats, and the details (candidates, notes, trace).
+"""
+WITH_TRACE_DOC = "with_trace: include every denoising pass of the best candidate in the details."
+WITH_TRACE_BEFORE = "exact_length"  # where with_trace has always sat: positional REST clients rely on the order
+
+
+def fill_endpoint(handlers: Handlers) -> Callable[..., Iterator[tuple[str, dict, dict, dict]]]:
+    """The /fill API function with one parameter per knob, its type hints and its docs, all from the settings;
+    gr.api reads them (and the MCP tool its schema) from the signature and the docstring."""
+    P = inspect.Parameter
+    params = [P("text", P.POSITIONAL_OR_KEYWORD, annotation=str), P("language", P.POSITIONAL_OR_KEYWORD, default=AUTO, annotation=str)]
+    docs = []
+    for s in front_end_settings():
+        switch = s.kind is bool
+        params.append(P(s.name, P.POSITIONAL_OR_KEYWORD, default=False if switch else None, annotation=bool if switch else s.kind | None))
+        docs.append(f"{s.name}: {s.knob.help}" + ("." if switch else f" ({s.knob.low} to {s.knob.high}; the model's default when empty)."))
+    at = next((i for i, p in enumerate(params) if p.name == WITH_TRACE_BEFORE), len(params))
+    params.insert(at, P("with_trace", P.POSITIONAL_OR_KEYWORD, default=False, annotation=bool))
+    docs.insert(at - 2, WITH_TRACE_DOC)
+    signature = inspect.Signature(params, return_annotation=tuple[str, dict, dict, dict])
+
+    def api_fill(*args, **kwargs):  # a generator: gr.api reads the hint for the shape of each streamed update
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        yield from handlers.api_fill(values.pop("text"), values.pop("language"), values.pop("with_trace"), values)
+
+    api_fill.__signature__ = signature
+    api_fill.__annotations__ = {p.name: p.annotation for p in params} | {"return": signature.return_annotation}
+    api_fill.__doc__ = API_DOC % (", ".join(syntax.LANGUAGES[:-1]), "".join(f"    {line}\n" for line in docs))
+    return api_fill

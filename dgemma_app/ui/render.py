@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from html import escape
 
-from ..engine import FillResult, FillStats, TracePass
 from ..model import NULL_TOKEN
+from ..results import FillResult, FillStats, Position, TracePass
 from ..syntax import ParseIssue, ParseReport
 
 CONFIDENCE_STEPS = (0.2, 0.4, 0.6, 0.8)  # accepted tokens are coloured in five confidence bands
@@ -25,17 +25,23 @@ def _band(confidence: float) -> int:
     return sum(confidence >= step for step in CONFIDENCE_STEPS)
 
 
-def _token(piece: str, state: str, changed: bool, confidence: float, entropy: float) -> str:
+STATE_LABELS = {
+    Position.KNOWN: "known context (clamped)",
+    Position.ACCEPTED: "accepted",
+    Position.NOISE: "not accepted: noise again next pass",
+}
+
+
+def _token(piece: str, state: Position, changed: bool, confidence: float, entropy: float) -> str:
     """One canvas position as a span; newlines show as ↵ and still break the line."""
-    classes = ["dg-tok", f"dg-{state}"]
-    if state == "accepted":
+    classes = ["dg-tok", f"dg-{state.value}"]
+    if state is Position.ACCEPTED:
         classes.append(f"dg-c{_band(confidence)}")
     if changed:
         classes.append("dg-changed")
     if piece == NULL_TOKEN:
         classes.append("dg-null")
-    label = {"known": "known context (clamped)", "accepted": "accepted", "noise": "not accepted: noise again next pass"}[state]
-    title = f"{piece!r} · {label} · confidence {confidence:.2f} · entropy {entropy:.2f} nats"
+    title = f"{piece!r} · {STATE_LABELS[state]} · confidence {confidence:.2f} · entropy {entropy:.2f} nats"
     shown = escape(piece).replace("\n", "↵\n") if piece else "·"
     return f'<span class="{" ".join(classes)}" title="{escape(title)}">{shown}</span>'
 
@@ -45,9 +51,9 @@ def canvas(step: TracePass, caption: str) -> str:
     tokens = "".join(
         _token(piece, state, changed, conf, ent)
         for piece, state, changed, conf, ent in zip(step.pieces, step.state, step.changed, step.confidence, step.entropy)
-        if state != "outside"
+        if state is not Position.OUTSIDE
     )
-    free = sum(s in ("accepted", "noise") for s in step.state)
+    free = sum(s.free for s in step.state)
     summary = f"{step.accepted} of {free} gap tokens accepted · mean entropy {step.mean_entropy:.2f} nats"
     return (
         f'<div class="dg-canvas-box"><div class="dg-caption"><b>{escape(caption)}</b> · {summary}</div>'
@@ -57,10 +63,10 @@ def canvas(step: TracePass, caption: str) -> str:
 
 LEGEND = (
     '<div class="dg-legend">'
-    '<span class="dg-tok dg-known">known</span>'
-    '<span class="dg-tok dg-noise">noise / not accepted</span>'
-    + "".join(f'<span class="dg-tok dg-accepted dg-c{b}">{escape(label)}</span>' for b, label in enumerate(("<0.2", "<0.4", "<0.6", "<0.8", "≥0.8")))
-    + '<span class="dg-tok dg-accepted dg-c4 dg-changed">changed this pass</span>'
+    f'<span class="dg-tok dg-{Position.KNOWN.value}">known</span>'
+    f'<span class="dg-tok dg-{Position.NOISE.value}">noise / not accepted</span>'
+    + "".join(f'<span class="dg-tok dg-{Position.ACCEPTED.value} dg-c{b}">{escape(label)}</span>' for b, label in enumerate(("<0.2", "<0.4", "<0.6", "<0.8", "≥0.8")))
+    + f'<span class="dg-tok dg-{Position.ACCEPTED.value} dg-c4 dg-changed">changed this pass</span>'
     f'<span class="dg-tok dg-null">{escape(NULL_TOKEN)}</span>'
     '<span class="dg-legend-note">accepted tokens coloured by confidence; hover a token for details</span>'
     "</div>"

@@ -13,10 +13,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from .. import gaps, syntax
-from ..cli import load_from_args
-from ..engine import Engine, FillResult, FillSettings, TracePass
-from ..model import LoadedModel
+from .. import syntax
+from ..backends.base import LoadedModel
+from ..engine import Engine, FillRequest
+from ..gaps import Limits
+from ..results import FillResult, TracePass
+from ..settings import FillSettings
+from ..wiring import limits_from_args, load_from_args
 
 AUTO = "auto"
 _DONE = object()
@@ -42,20 +45,17 @@ def resolve_language(text: str, language: str) -> str:
         return guess
     try:
         return syntax.language_for(None, language)
-    except syntax.UnknownLanguageError:
-        raise syntax.UnknownLanguageError(
-            f"Unknown language {language!r}; choose {AUTO} or one of {', '.join(syntax.LANGUAGES)}."
-        ) from None
+    except syntax.UnknownLanguageError as err:
+        raise syntax.UnknownLanguageError(f"{err} Or choose {AUTO} to guess it from the text.") from None
 
 
 class Service:
     """One model for every session, loaded lazily and thread-safely, plus the request limits."""
 
-    def __init__(self, load: Callable[[], LoadedModel], source: str, max_bytes: int | None = None, max_markers: int | None = None):
+    def __init__(self, load: Callable[[], LoadedModel], source: str, limits: Limits = Limits()):
         self._load = load
         self.source = source
-        self.max_bytes = max_bytes
-        self.max_markers = max_markers
+        self.limits = limits
         self._engine: Engine | None = None
         self._lock = threading.Lock()
         self._running = 0
@@ -63,7 +63,7 @@ class Service:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "Service":
-        return cls(lambda: load_from_args(args), args.model, args.max_input_bytes, args.max_markers)
+        return cls(lambda: load_from_args(args), args.model, limits_from_args(args))
 
     @property
     def running(self) -> int:
@@ -93,31 +93,24 @@ class Service:
 
     def defaults(self) -> FillSettings:
         """Sampler defaults from the model's generation_config.json (loads the model)."""
-        return FillSettings.from_model(self.engine().loaded)
+        return self.engine().settings()
 
-    def check(self, text: str, language: str) -> str:
-        """Validate markers and limits before any model work; returns the resolved language."""
-        gaps.parse_markers(text, **self._limits())
-        return resolve_language(text, language)
+    def request(self, text: str, language: str) -> FillRequest:
+        """Markers, limits and language checked once, before any model work. Raises ValueError for the user."""
+        return FillRequest.parse(text, language, self.limits, resolve_language)
 
-    def _limits(self) -> dict:
-        values = {"max_bytes": self.max_bytes, "max_markers": self.max_markers}
-        return {k: v for k, v in values.items() if v is not None}
-
-    def run(self, text: str, language: str, overrides: dict, interval: float = 0.1) -> Iterator[Progress | FillResult]:
+    def run(self, request: FillRequest, overrides: dict, interval: float = 0.1) -> Iterator[Progress | FillResult]:
         """Fill in a worker thread. Yields Progress at most every `interval` seconds (the model is never
-        waited on), then the FillResult. Raises the fill's ValueError / ModelLoadError for bad input."""
-        language = self.check(text, language)
+        waited on), then the FillResult. Raises SettingsError / ModelLoadError for bad settings or model."""
         engine = self.engine()
-        settings = FillSettings.from_model(engine.loaded, **overrides)
-        settings.validate()
+        settings = engine.settings(**overrides)
         cancel = threading.Event()
         passes: queue.Queue = queue.Queue()
         outcome: dict = {}
 
         def work() -> None:
             try:
-                outcome["result"] = engine.fill(text, language, settings, on_pass=passes.put, cancel=cancel, **self._limits())
+                outcome["result"] = engine.run(request, settings, on_pass=passes.put, cancel=cancel)
             except BaseException as err:  # handed to the caller's thread below
                 outcome["error"] = err
             finally:

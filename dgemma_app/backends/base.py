@@ -1,0 +1,125 @@
+"""The seam between the fill engine and a model family: what the engine hands a backend and what it gets back.
+
+The engine owns rows, windows, candidates, ranking and the trace; a backend denoises one window batch. It gets
+a `WindowBatch` (per row: the encoder prefix, the starting tokens, which positions are clamped), makes the
+starting canvas, runs its sampler with a per-pass callback and a cancel event, and returns the final canvas and
+one `PassRecord` per pass. Backends register under the `model_type` of the checkpoints they serve (the pattern
+of FastChat's model adapters and dllm's per-family samplers).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Protocol
+
+from ..settings import FillSettings
+
+
+class FillCancelled(Exception):
+    """The caller asked the fill to stop (e.g. the browser tab went away)."""
+
+
+@dataclass
+class LoadedModel:
+    """A ready model with what the engine and its backend need to know about it."""
+
+    model: Any  # the family's model object (a torch module for DiffusionGemma)
+    tokenizer: Any
+    source: str
+    model_type: str  # the checkpoint's config.model_type: picks the backend
+    canvas_length: int
+    max_context: int  # longest encoder prefix + canvas the model's positions allow
+    null_id: int | None  # the `<null>` filler, when the tokenizer defines one
+    banned_ids: list[int] = field(default_factory=list)  # special tokens never placed in a gap
+    defaults: dict[str, Any] = field(default_factory=dict)  # the checkpoint's own sampler settings
+    device: str = "cpu"
+
+    @property
+    def pad_id(self) -> int:
+        """What pads a short encoder prefix (and stands in for an empty one)."""
+        return self.tokenizer.pad_token_id or 0
+
+
+@dataclass(frozen=True)
+class WindowBatch:
+    """One canvas per active row, denoised together. Lists are [B] or [B, C] (C = canvas length)."""
+
+    window: int  # 0, 1, ... left to right
+    prefixes: list[list[int]]  # [B][P_b] what the encoder reads before each canvas (never empty)
+    initial: list[list[int]]  # [B, C] starting token per position, -1 = noise
+    known: list[list[bool]]  # [B, C] clamped: the position keeps its initial token
+    owner: list[list[int]]  # [B, C] marker index of a gap slot, -1 elsewhere
+    must_fill: list[list[bool]]  # [B, C] slots that may not hold the `<null>` filler
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    """What one denoising pass did to every row of a window batch."""
+
+    draft: list[list[int]]  # [B, C] the predicted token
+    confidence: list[list[float]]  # [B, C] its probability
+    entropy: list[list[float]]  # [B, C] of the position's distribution, nats
+    accepted: list[list[bool]]  # [B, C] kept this pass (clamped positions count as kept)
+    active: list[bool]  # [B] the row had not stopped before this pass
+
+
+@dataclass(frozen=True)
+class Denoised:
+    final: list[list[int]]  # [B, C] the canvas after the last pass
+    passes: list[PassRecord]
+
+
+class Backend(Protocol):
+    """One model family's sampler. Constructed once per loaded model."""
+
+    model_type: ClassVar[str]  # config.model_type of the checkpoints it serves
+    title: ClassVar[str]  # the family's name in messages
+    model_class: ClassVar[str]  # transformers class that loads its checkpoints ("" = not loadable from a folder)
+    settings: ClassVar[type[FillSettings]]  # the family's settings dataclass
+
+    def __init__(self, loaded: LoadedModel) -> None: ...
+
+    @staticmethod
+    def checkpoint_defaults(model: Any) -> dict[str, Any]:
+        """The sampler settings a checkpoint ships with (generation_config.json), by settings field name."""
+
+    @staticmethod
+    def window_sizes(model: Any) -> tuple[int, int]:
+        """(canvas length, longest encoder prefix + canvas) of a loaded model."""
+
+    def start(self, batch: WindowBatch, settings: FillSettings) -> list[list[int]]:
+        """The starting canvas [B, C]: initial tokens where given, the family's noise elsewhere."""
+
+    def denoise(
+        self,
+        batch: WindowBatch,
+        start: list[list[int]],
+        settings: FillSettings,
+        on_pass: Callable[[PassRecord], None] | None,
+        cancel: threading.Event | None,
+    ) -> Denoised:
+        """Run the sampler from `start`; call `on_pass` after every pass; raise FillCancelled once `cancel` is set."""
+
+
+_REGISTRY: dict[str, type[Backend]] = {}
+
+
+def register(backend: type[Backend]) -> type[Backend]:
+    """Class decorator: serve checkpoints whose model_type is `backend.model_type`."""
+    _REGISTRY[backend.model_type] = backend
+    return backend
+
+
+def backend_for(model_type: str) -> type[Backend] | None:
+    return _REGISTRY.get(model_type)
+
+
+def registered() -> list[type[Backend]]:
+    """Every registered backend, in registration order."""
+    return list(_REGISTRY.values())
+
+
+def settings_for(loaded: LoadedModel, **overrides: Any) -> FillSettings:
+    """The loaded family's settings: the checkpoint's defaults, then the overrides given (None = not given)."""
+    backend = _REGISTRY[loaded.model_type]
+    return backend.settings.with_overrides(loaded.defaults, overrides)

@@ -1,0 +1,266 @@
+"""DiffusionGemma (uniform-state block diffusion): the library's own `generate` with a logits processor.
+
+Known canvas positions are clamped by the processor (one possible token: entropy 0, always accepted), gap
+slots start as uniform noise, the library's EntropyBoundSampler accepts the lowest-entropy predictions and
+re-noises the rest, and its stable-and-confident rule stops early. The processor also records every pass.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import torch
+from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
+from transformers.models.diffusion_gemma.generation_diffusion_gemma import (
+    DiffusionGemmaGenerationConfig,
+    EntropyBoundSamplerConfig,
+    StableAndConfidentStoppingCriteria,
+)
+
+from ..settings import FillSettings, SettingsError, knob, settings_of
+from .base import Denoised, FillCancelled, LoadedModel, PassRecord, WindowBatch, register
+
+NEG_INF = float("-inf")
+SAMPLER_KEYS = ("entropy_bound",)  # generation_config.json keeps these inside `sampler_config`
+
+
+@dataclass
+class DiffusionGemmaSettings(FillSettings):
+    """DiffusionGemma's generation knobs (library defaults) plus the engine's."""
+
+    max_passes: int = knob(
+        48, low=1, high=1024, label="Max passes", slider=(1, 256, 1), generation="max_denoising_steps",
+        help="denoising passes per window at most; stop after this many",
+    )
+    entropy_bound: float = knob(
+        0.1, low=1e-6, high=1000.0, label="Entropy bound", slider=(0.01, 32, 0.01), generation="entropy_bound",
+        help="summed entropy the sampler may accept per pass: higher accepts more tokens per pass, faster, riskier",
+    )
+    t_max: float = knob(0.8, low=1e-3, high=10.0, label="t_max", slider=(0.05, 2, 0.05), generation="t_max", help="temperature at the first pass")
+    t_min: float = knob(0.4, low=1e-3, high=10.0, label="t_min", slider=(0.05, 2, 0.05), generation="t_min", help="temperature at the last pass")
+    stability_threshold: int = knob(
+        1, low=0, high=64, label="Stability", name="stability threshold", flag="--stability", slider=(0, 16, 1),
+        generation="stability_threshold", help="passes the draft must stay unchanged to stop early",
+    )
+    confidence_threshold: float = knob(
+        0.005, low=1e-9, high=100.0, label="Confidence threshold", flag="--confidence", generation="confidence_threshold",
+        help="stop early once the stable draft's entropy is below this",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.t_max <= self.t_min:
+            raise SettingsError(f"t_max ({self.t_max}) must be above t_min ({self.t_min}).")
+
+
+def generation_values(settings: DiffusionGemmaSettings) -> dict[str, Any]:
+    """The settings under their generation_config.json names."""
+    return {s.knob.generation: s.kind(getattr(settings, s.name)) for s in settings_of(type(settings)) if s.knob.generation}
+
+
+def generation_kwargs(values: dict[str, Any]) -> dict[str, Any]:
+    """generation_config.json names -> the keyword arguments of `generate` / `DiffusionGemmaGenerationConfig`."""
+    rest = {k: v for k, v in values.items() if k not in SAMPLER_KEYS}
+    return {**rest, "sampler_config": EntropyBoundSamplerConfig(**{k: values[k] for k in SAMPLER_KEYS})}
+
+
+def generation_config(values: dict[str, Any], **special_ids: int) -> DiffusionGemmaGenerationConfig:
+    """A generation_config.json for an exported checkpoint."""
+    return DiffusionGemmaGenerationConfig(**generation_kwargs(values), **special_ids)
+
+
+# ----------------------------------------------------------------------------- pure maths
+
+
+def temperature_at(step: torch.Tensor | int, settings: DiffusionGemmaSettings) -> torch.Tensor | float:
+    """The library's linear schedule: `step` counts the passes *remaining*, max_passes..1."""
+    return settings.t_min + (settings.t_max - settings.t_min) * (step / settings.max_passes)
+
+
+def entropy_bound_accept(entropy: torch.Tensor, bound: float) -> torch.Tensor:
+    """Which positions the EntropyBoundSampler accepts: lowest-entropy first while the sum minus the max stays under `bound`."""
+    sorted_entropy, order = torch.sort(entropy, dim=-1)  # [B, C]
+    keep = torch.cumsum(sorted_entropy, dim=-1) - sorted_entropy <= bound
+    return torch.zeros_like(keep).scatter(-1, order, keep)
+
+
+def clamp_scores(
+    scores: torch.Tensor,
+    known: torch.Tensor,
+    known_ids: torch.Tensor,
+    banned: torch.Tensor,
+    must_fill: torch.Tensor | None = None,
+    null_id: int | None = None,
+) -> torch.Tensor:
+    """Known positions may only be their token; free positions may never be a banned special token; `must_fill`
+    slots may not be the `<null>` filler (a marked gap holds at least one token)."""
+    # scores [B, C, V]; known [B, C] bool; known_ids [B, C]; banned [V] bool; must_fill [B, C] bool
+    free = scores.masked_fill(banned, NEG_INF)
+    if must_fill is not None and null_id is not None:
+        free[..., null_id] = free[..., null_id].masked_fill(must_fill, NEG_INF)
+    forced = torch.full_like(scores, NEG_INF).scatter(-1, known_ids.unsqueeze(-1), 0.0)
+    return torch.where(known.unsqueeze(-1), forced, free)
+
+
+def left_to_right_commit(
+    draft: torch.Tensor, known: torch.Tensor, known_ids: torch.Tensor, owner: torch.Tensor, null_id: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Baseline order, one token per pass, as an autoregressive decoder: the leftmost free slot takes its greedy
+    token. A filler there is the decoder's end token: the rest of that gap becomes filler in the same pass.
+    Returns the new known mask and ids."""
+    # draft, known_ids, owner [B, C] (owner: marker index of a slot, -1 elsewhere); known [B, C] bool
+    free = ~known
+    first = free & (torch.cumsum(free.int(), dim=-1) == 1)  # [B, C]
+    known_ids = torch.where(first, draft, known_ids)
+    if null_id is not None:
+        ended = torch.where(first & (draft == null_id), owner, -2).amax(-1, keepdim=True)  # [B, 1], -2 = no gap ended
+        rest = free & (owner == ended)
+        known_ids = torch.where(rest, null_id, known_ids)  # the committed slot already drafted the filler
+        first = first | rest
+    return known | first, known_ids
+
+
+def shared_prefix_cache(model, prefix: list[int], batch: int) -> DynamicCache:
+    """The encoder's KV cache of `prefix`, computed once and copied to `batch` rows.
+
+    Candidates differ only in their canvases, so in the first window every row has the same prefix and a
+    batched encoder would repeat the same work once per row."""
+    cache = DynamicCache(config=model.config.get_text_config(decoder=True))
+    with torch.no_grad():
+        model.model.encoder(input_ids=torch.tensor([prefix], device=model.device), past_key_values=cache)  # [1, P]
+    cache.batch_repeat_interleave(batch)  # [B, heads, P, head_dim] per layer
+    return cache
+
+
+# ----------------------------------------------------------------------------- the hook
+
+
+@dataclass
+class _Clamp:
+    """The window's constraints as device tensors, all [B, C]."""
+
+    known: torch.Tensor  # bool
+    known_ids: torch.Tensor  # the token a known position is clamped to
+    owner: torch.Tensor  # marker index of a slot, -1 elsewhere
+    must_fill: torch.Tensor  # bool: never the filler
+
+
+class _PassRecorder(LogitsProcessor):
+    """Clamps known positions and records every pass; runs first in the library's processor list.
+
+    It sees the raw scores, so it applies the same temperature the library will apply next to compute
+    exactly the entropies the sampler and the stopping rule will see."""
+
+    def __init__(self, clamp: _Clamp, banned: torch.Tensor, null_id: int | None, settings: DiffusionGemmaSettings,
+                 on_pass: Callable[[PassRecord], None] | None, cancel: threading.Event | None):
+        self.clamp, self.banned, self.null_id = clamp, banned, null_id
+        self.settings, self.on_pass, self.cancel = settings, on_pass, cancel
+        self.stopper = StableAndConfidentStoppingCriteria(settings.stability_threshold, settings.confidence_threshold)
+        self.finished = torch.zeros(clamp.known.shape[0], dtype=torch.bool)  # [B]
+        self.passes: list[PassRecord] = []
+
+    def __call__(self, input_ids, scores, cur_step):
+        if self.cancel is not None and self.cancel.is_set():
+            raise FillCancelled("The fill was cancelled.")
+        c = self.clamp
+        scores = clamp_scores(scores, c.known, c.known_ids, self.banned, c.must_fill, self.null_id)
+        scaled = scores / temperature_at(cur_step, self.settings)
+        log_probs = torch.log_softmax(scaled, dim=-1)  # [B, C, V]
+        top_log_prob, draft = log_probs.max(dim=-1)  # [B, C]
+        entropy = -(log_probs.exp() * log_probs.nan_to_num(neginf=0.0)).sum(-1)  # [B, C]
+        if self.settings.left_to_right:
+            c.known, c.known_ids = left_to_right_commit(draft, c.known, c.known_ids, c.owner, self.null_id)
+            # free slots get a flat distribution: nothing is drafted there before its turn
+            scores = clamp_scores(torch.zeros_like(scores), c.known, c.known_ids, self.banned)
+            scaled = scores / temperature_at(cur_step, self.settings)
+            accepted = c.known
+        else:
+            accepted = entropy_bound_accept(entropy, self.settings.entropy_bound)
+        stopped = self.stopper(draft, scaled)
+        # one device-to-host copy per pass: ids < 2**24 are exact in float32
+        host = torch.stack([draft.float(), top_log_prob.exp().float(), entropy.float(), accepted.float(), stopped[:, None].expand_as(draft).float()]).cpu()
+        record = PassRecord(
+            draft=host[0].long().tolist(),
+            confidence=host[1].tolist(),
+            entropy=host[2].tolist(),
+            accepted=host[3].bool().tolist(),
+            active=(~self.finished).tolist(),
+        )
+        self.finished = self.finished | host[4, :, 0].bool()
+        self.passes.append(record)
+        if self.on_pass is not None:
+            self.on_pass(record)
+        return scores
+
+
+# ----------------------------------------------------------------------------- the backend
+
+
+@register
+class DiffusionGemmaBackend:
+    """Denoises a window batch with `DiffusionGemmaForBlockDiffusion.generate`."""
+
+    model_type = "diffusion_gemma"
+    title = "DiffusionGemma"
+    model_class = "DiffusionGemmaForBlockDiffusion"
+    settings = DiffusionGemmaSettings
+
+    def __init__(self, loaded: LoadedModel):
+        self.loaded = loaded
+        self.model = loaded.model
+        self.vocab = loaded.model.config.text_config.vocab_size
+        self.banned = torch.zeros(self.vocab, dtype=torch.bool)  # [V]
+        self.banned[[i for i in loaded.banned_ids if i < self.vocab]] = True
+        self.device = next(loaded.model.parameters()).device
+
+    @staticmethod
+    def checkpoint_defaults(model: Any) -> dict[str, Any]:
+        gen = model.generation_config
+        found = {}
+        for s in settings_of(DiffusionGemmaSettings):
+            key = s.knob.generation
+            if key:
+                found[s.name] = getattr(gen.sampler_config if key in SAMPLER_KEYS else gen, key, None)
+        return {k: v for k, v in found.items() if v is not None}
+
+    @staticmethod
+    def window_sizes(model: Any) -> tuple[int, int]:
+        return int(model.config.canvas_length), int(model.config.text_config.max_position_embeddings)
+
+    def start(self, batch: WindowBatch, settings: DiffusionGemmaSettings) -> list[list[int]]:
+        """Uniform noise over the vocabulary, as the library's own starting canvas, seeded per window."""
+        initial = torch.tensor(batch.initial)  # [B, C], -1 = noise
+        torch.manual_seed(settings.seed + 7919 * batch.window)
+        noise = torch.randint(0, self.vocab, initial.shape)
+        return torch.where(initial < 0, noise, initial).tolist()
+
+    def denoise(self, batch: WindowBatch, start: list[list[int]], settings: DiffusionGemmaSettings,
+                on_pass: Callable[[PassRecord], None] | None, cancel: threading.Event | None) -> Denoised:
+        loaded, device, canvas = self.loaded, self.device, self.loaded.canvas_length
+        prefixes, pad = batch.prefixes, loaded.pad_id
+        width = max(len(p) for p in prefixes)
+        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prefixes])  # [B, P] left-padded
+        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prefixes])  # [B, P]
+        cache = None
+        own_cache = self.model.generation_config.cache_implementation is None  # else generate builds its own (static) cache
+        if own_cache and len(prefixes) > 1 and width > 1 and all(p == prefixes[0] for p in prefixes):
+            # all but the last prefix token go through the encoder once; generate encodes that last one per row
+            cache = shared_prefix_cache(self.model, prefixes[0][:-1], len(prefixes))
+            input_ids = input_ids[:, -1:]  # [B, 1]
+        known = torch.tensor(batch.known)  # [B, C]
+        start_canvas = torch.tensor(start)  # [B, C]
+        if settings.left_to_right:  # at most one pass per free slot; it stops on the pass that leaves none free
+            settings = replace(settings, max_passes=int((~known).sum(-1).max()), stability_threshold=0)
+        clamp = _Clamp(known.to(device), start_canvas.to(device), torch.tensor(batch.owner, device=device), torch.tensor(batch.must_fill, device=device))
+        recorder = _PassRecorder(clamp, self.banned.to(device), loaded.null_id, settings, on_pass, cancel)
+        out = self.model.generate(
+            input_ids=input_ids.to(device),
+            attention_mask=attention.to(device),
+            past_key_values=cache,
+            decoder_input_ids=start_canvas.to(device),
+            max_new_tokens=canvas,
+            logits_processor=LogitsProcessorList([recorder]),
+            **generation_kwargs(generation_values(settings)),
+        )
+        return Denoised(out.sequences[:, -canvas:].cpu().tolist(), recorder.passes)  # final [B, C]
