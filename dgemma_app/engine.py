@@ -54,7 +54,9 @@ class _Row:
     filled: list[bool]  # known tokens count as filled
     initial: list[int]  # starting token of each position (noise is drawn later), -1 = noise
     must_fill: list[bool]  # never the filler: a gap's first slot (every slot of an exact-length gap)
+    lead: list[str]  # a slot's token must start with this text ("" = any): see `boundary_leads`
     slots: list[int]  # slot count per marker
+    leads: list[str]  # per marker, the character it took over from the text before it
     passes: int = 0
     trace: list[TracePass] = field(default_factory=list)
     confidence: dict[int, float] = field(default_factory=dict)  # position -> last confidence
@@ -67,6 +69,33 @@ class _Row:
 def _encode(tokenizer, text: str) -> list[int]:
     """Token ids of user text; special-token names typed by the user stay plain text."""
     return tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"] if text else []
+
+
+def boundary_leads(segments: list[Segment]) -> list[str]:
+    """Per segment, the whitespace character a marker takes over from the end of the known text before it.
+
+    Byte-level BPE joins a space (or a newline) with what follows it (`return a` is `return`, ` a`), so text
+    cut just before a gap ends in a token the model never saw in front of a word; a causal LM scored the true
+    fills of the obvious-gap set 1,415 nats with such cut text and 1,017 with the boundary as in training. The
+    marker takes that character over: its first slot must start with it, and the fill gives it back."""
+    leads = [""] * len(segments)
+    for i in range(1, len(segments)):
+        before, marker = segments[i - 1], segments[i]
+        if isinstance(before, Known) and not isinstance(marker, Known) and before.text[-1:] in (" ", "\t", "\n"):
+            leads[i] = before.text[-1]
+    return leads
+
+
+def _segment_texts(segments: list[Segment], leads: list[str]) -> list[str]:
+    """What gets tokenized per segment: known text without the character its marker took over, an edit's old
+    text with it; a gap has no text."""
+    texts = []
+    for i, s in enumerate(segments):
+        if isinstance(s, Known):
+            texts.append(s.text[: len(s.text) - len(leads[i + 1])] if i + 1 < len(segments) else s.text)
+        else:
+            texts.append(leads[i] + s.old if isinstance(s, Edit) else "")
+    return texts
 
 
 def _slot_counts(segments: list[Segment], loaded: LoadedModel, settings: FillSettings, row: int, edit_lengths: list[int]) -> list[int]:
@@ -90,17 +119,18 @@ def _slot_counts(segments: list[Segment], loaded: LoadedModel, settings: FillSet
 
 def _build_rows(segments: list[Segment], loaded: LoadedModel, settings: FillSettings) -> list[_Row]:
     tokenizer = loaded.tokenizer
-    encoded = [_encode(tokenizer, s.text if isinstance(s, Known) else s.old if isinstance(s, Edit) else "") for s in segments]
+    leads = boundary_leads(segments)
+    encoded = [_encode(tokenizer, t) for t in _segment_texts(segments, leads)]
     edit_lengths = [len(e) for s, e in zip(segments, encoded) if not isinstance(s, Known)]
     generator = torch.Generator().manual_seed(settings.seed)  # edit noise: its own stream, the same for every backend
     rows = []
     for r in range(settings.candidates):
         counts = _slot_counts(segments, loaded, settings, r, edit_lengths)
-        row = _Row([], [], [], [], [], counts)
+        row = _Row([], [], [], [], [], [], counts, [lead for s, lead in zip(segments, leads) if not isinstance(s, Known)])
         if tokenizer.bos_token_id is not None:
             _append(row, [tokenizer.bos_token_id])
         marker = 0
-        for segment, ids in zip(segments, encoded):
+        for segment, ids, lead in zip(segments, encoded, leads):
             if isinstance(segment, Known):
                 _append(row, ids)
                 continue
@@ -112,20 +142,21 @@ def _build_rows(segments: list[Segment], loaded: LoadedModel, settings: FillSett
                 must_fill = 1 if isinstance(segment, Gap) else 0  # a gap holds at least one token
                 if isinstance(segment, Gap) and segment.size and settings.exact_length:
                     must_fill = len(initial)  # <FILL:n> holds exactly n
-                _append(row, initial, owner=marker, must_fill=must_fill)
+                _append(row, initial, owner=marker, must_fill=must_fill, lead=lead)
             marker += 1
         rows.append(row)
     return rows
 
 
-def _append(row: _Row, initial: list[int], owner: int = -1, must_fill: int = 0) -> None:
+def _append(row: _Row, initial: list[int], owner: int = -1, must_fill: int = 0, lead: str = "") -> None:
     """Add known tokens (owner -1) or one marker's slots, whose contents the windows write later; the first
-    `must_fill` slots may not be the filler."""
+    `must_fill` slots may not be the filler; the first slot's token starts with `lead`."""
     row.ids += initial if owner < 0 else [0] * len(initial)
     row.owner += [owner] * len(initial)
     row.filled += [owner < 0] * len(initial)
     row.initial += initial
     row.must_fill += [i < must_fill for i in range(len(initial))]
+    row.lead += [lead if i == 0 else "" for i in range(len(initial))]
 
 
 def _initial_slots(segment: Gap | Edit, old_ids: list[int], count: int, settings: FillSettings, loaded: LoadedModel,
@@ -146,7 +177,7 @@ def _window_batch(rows: list[_Row], window: int, loaded: LoadedModel, notes: lis
     """The batch for one window, and the position in each row where its canvas starts."""
     canvas, null = loaded.canvas_length, loaded.null_id
     limit = max(1, loaded.max_context - canvas)
-    prefixes, initial, known, owner, must_fill, offsets = [], [], [], [], [], []
+    prefixes, initial, known, owner, must_fill, lead, offsets = [], [], [], [], [], [], []
     for row in rows:
         w = row.next_window()
         prefix = [t for t, o in zip(row.ids[:w], row.owner[:w]) if not (o >= 0 and t == null)]
@@ -161,11 +192,12 @@ def _window_batch(rows: list[_Row], window: int, loaded: LoadedModel, notes: lis
         # positions run free and are thrown away.
         known.append([o < 0 for o in row.owner[w:end]] + [null is not None] * outside)
         must_fill.append(row.must_fill[w:end] + [False] * outside)
+        lead.append(row.lead[w:end] + [""] * outside)
         owner.append(row.owner[w:end] + [-1] * outside)
         initial.append(row.initial[w:end] + ([null] * outside if null is not None else [-1] * outside))
         offsets.append(w)
         prefixes.append(prefix[-limit:] or [loaded.pad_id])
-    return WindowBatch(window, prefixes, initial, known, owner, must_fill), offsets
+    return WindowBatch(window, prefixes, initial, known, owner, must_fill, lead), offsets
 
 
 def _state(row: _Row, offset: int, i: int, known: bool, accepted: bool) -> Position:
@@ -182,6 +214,11 @@ def _write_back(row: _Row, b: int, offset: int, known: list[bool], final: list[i
             row.ids[offset + i] = final[i]
             row.filled[offset + i] = True
             row.confidence[offset + i] = last.confidence[b][i]
+
+
+def _give_back(fill: str, lead: str) -> str:
+    """A fill without the character its marker took over from the text before it (see `boundary_leads`)."""
+    return fill[len(lead):] if lead and fill.startswith(lead) else fill
 
 
 class Engine:
@@ -293,8 +330,8 @@ class Engine:
             if owner >= 0 and token != null:
                 fill_ids[owner].append(token)
         markers = [s for s in segments if not isinstance(s, Known)]
-        fills = [s.old if isinstance(s, Edit) and slots == 0 else self.loaded.tokenizer.decode(ids)
-                 for s, ids, slots in zip(markers, fill_ids, row.slots)]
+        fills = [s.old if isinstance(s, Edit) and slots == 0 else _give_back(self.loaded.tokenizer.decode(ids), lead)
+                 for s, ids, slots, lead in zip(markers, fill_ids, row.slots, row.leads)]
         text, spans = stitch(segments, fills)
         report = syntax.parse_report(text, request.language, spans, original=without_gaps(segments))
         confidences = list(row.confidence.values())

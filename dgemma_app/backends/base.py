@@ -50,6 +50,7 @@ class WindowBatch:
     known: list[list[bool]]  # [B, C] clamped: the position keeps its initial token
     owner: list[list[int]]  # [B, C] marker index of a gap slot, -1 elsewhere
     must_fill: list[list[bool]]  # [B, C] slots that may not hold the `<null>` filler
+    lead: list[list[str]]  # [B, C] text a slot's token must start with ("" = any): a marker's first slot
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,14 @@ class _Clamp:
     known_ids: torch.Tensor  # the token a known position is clamped to
     owner: torch.Tensor  # marker index of a slot, -1 elsewhere
     must_fill: torch.Tensor  # bool: never the filler
+    leads: list[tuple[int, int, torch.Tensor]]  # (row, position, [V] bool: tokens that start as the slot must)
+
+
+def restrict_leads(scores: torch.Tensor, leads: list[tuple[int, int, torch.Tensor]]) -> torch.Tensor:
+    """Slots whose token must start with a given text keep only such tokens (scores [B, C, V]); a few per window."""
+    for b, i, allowed in leads:
+        scores[b, i] = scores[b, i].masked_fill(~allowed, NEG_INF)
+    return scores
 
 
 class _PassRecorder(LogitsProcessor):
@@ -164,7 +172,7 @@ class _PassRecorder(LogitsProcessor):
         if self.cancel is not None and self.cancel.is_set():
             raise FillCancelled("The fill was cancelled.")
         c = self.clamp
-        scores = clamp_scores(scores, c.known, c.known_ids, self.banned, c.must_fill, self.null_id)
+        scores = restrict_leads(clamp_scores(scores, c.known, c.known_ids, self.banned, c.must_fill, self.null_id), c.leads)
         scaled = scores / temperature_at(cur_step, self.settings)
         log_probs = torch.log_softmax(scaled, dim=-1)  # [B, C, V]
         top_log_prob, draft = log_probs.max(dim=-1)  # [B, C]
@@ -213,6 +221,16 @@ class DiffusionGemmaBackend:
         self.banned = torch.zeros(self.vocab, dtype=torch.bool)  # [V]
         self.banned[[i for i in loaded.banned_ids if i < self.vocab]] = True
         self.device = next(loaded.model.parameters()).device
+        self._texts: list[str] | None = None  # every token's text, decoded on first use
+        self._starts: dict[str, torch.Tensor] = {}  # lead text -> [V] bool
+
+    def tokens_starting_with(self, lead: str) -> torch.Tensor:
+        """[V] bool: the tokens whose text starts with `lead` (decoding the vocabulary once per lead)."""
+        if lead not in self._starts:
+            if self._texts is None:
+                self._texts = self.loaded.tokenizer.batch_decode([[i] for i in range(self.vocab)])
+            self._starts[lead] = torch.tensor([t.startswith(lead) for t in self._texts]) & ~self.banned
+        return self._starts[lead]
 
     @staticmethod
     def checkpoint_defaults(model: Any) -> dict[str, Any]:
@@ -252,7 +270,9 @@ class DiffusionGemmaBackend:
         start_canvas = torch.tensor(start)  # [B, C]
         if settings.left_to_right:  # at most one pass per free slot; it stops on the pass that leaves none free
             settings = replace(settings, max_passes=int((~known).sum(-1).max()), stability_threshold=0)
-        clamp = _Clamp(known.to(device), start_canvas.to(device), torch.tensor(batch.owner, device=device), torch.tensor(batch.must_fill, device=device))
+        leads = [(b, i, self.tokens_starting_with(t).to(device)) for b, row in enumerate(batch.lead) for i, t in enumerate(row) if t]
+        clamp = _Clamp(known.to(device), start_canvas.to(device), torch.tensor(batch.owner, device=device),
+                       torch.tensor(batch.must_fill, device=device), leads)
         recorder = _PassRecorder(clamp, self.banned.to(device), loaded.null_id, settings, on_pass, cancel)
         out = self.model.generate(
             input_ids=input_ids.to(device),
