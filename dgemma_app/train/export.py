@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from dgemma_app.backends.diffusion_gemma import DiffusionGemmaSettings, generation_config
+from dgemma_app.backends.diffusion_gemma import DiffusionGemmaSettings, store_defaults
 from dgemma_app.settings import generation_defaults
 from dgemma_app.train.loop import ModelShape, build_model
 from dgemma_app.train.tokenizer import load_tokenizer
@@ -114,7 +114,7 @@ def export(checkpoint: Path, out: Path, dtype: str = "fp32", sampler: SamplerSet
     meta["vocab_size"] = vocab
     model = build_model(vocab, ModelShape(**meta["shape"]), meta["objective"]["canvas_length"])
     model.load_state_dict(ckpt["model"])
-    model.generation_config = generation_config(asdict(sampler), **SPECIAL_IDS)
+    store_defaults(model, asdict(sampler), **SPECIAL_IDS)
     if dtype == "bf16":
         model = model.to(torch.bfloat16)
     out.mkdir(parents=True, exist_ok=True)
