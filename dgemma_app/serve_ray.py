@@ -35,6 +35,14 @@ PASSED_ON = ("HF_HUB_OFFLINE", "HF_HOME", "HF_HUB_CACHE", "OMP_NUM_THREADS", "TR
 _END = object()
 
 
+def _step(updates: Iterator[Progress | FillResult]) -> Progress | FillResult | Exception | object:
+    """The next update, _END, or the user's mistake (bad settings) as a value: sent back, not logged as a failure."""
+    try:
+        return next(updates, _END)
+    except (ValueError, ModelLoadError) as err:
+        return err
+
+
 class FillReplica:
     """One replica: the plain app's Service, its model loaded in the constructor so that Serve counts the replica
     as running only once it can fill (a model that cannot load fails the deployment, not a user's fill)."""
@@ -55,14 +63,14 @@ class FillReplica:
 
         return serve.get_replica_context().replica_id.unique_id, self.service.running
 
-    async def fill(self, request: FillRequest, overrides: dict) -> AsyncIterator[Progress | FillResult]:
+    async def fill(self, request: FillRequest, overrides: dict) -> AsyncIterator[Progress | FillResult | Exception]:
         """The Service's stream, one item at a time from a worker thread. An async generator, because Serve can
         cancel only those: when the caller goes away, closing the Service's iterator stops the model at its next pass."""
         updates = self.service.run(request, overrides)
         step: asyncio.Future | None = None
         try:
             while True:
-                step = asyncio.ensure_future(asyncio.to_thread(next, updates, _END))
+                step = asyncio.ensure_future(asyncio.to_thread(_step, updates))
                 item = await asyncio.shield(step)  # a cancel must not leave the iterator running in its thread
                 if item is _END:
                     return
@@ -120,16 +128,16 @@ class RayFillSource:
         """Stream the fill from a replica. A replica that dies mid-fill (its passes so far are lost) is replaced by
         another for a fresh run of the same fill; after RETRIES such runs the user is told. Closing this iterator
         (Stop, a closed tab) cancels the request, and the replica stops the model at its next pass."""
-        from ray.exceptions import RayActorError, RayTaskError
+        from ray.exceptions import RayActorError
 
         for attempt in range(RETRIES + 1):
             stream = self.handle().options(stream=True).fill.remote(request, overrides)
             try:
                 for update in stream:
+                    if isinstance(update, Exception):
+                        raise update
                     yield update
                 return
-            except RayTaskError as err:  # the replica's own exception (bad settings...), without Ray's traceback
-                raise err.cause if isinstance(err.cause, Exception) else err from None
             except RayActorError as err:
                 log.warning("replica lost during a fill (attempt %d of %d): %s", attempt + 1, RETRIES + 1, str(err).splitlines()[0])
             finally:
@@ -143,32 +151,31 @@ def replicas(args: argparse.Namespace) -> int:
 
 
 def _connect(args: argparse.Namespace) -> None:
-    """Join the cluster at --ray-address, or start a one-node cluster in this process that listens on loopback only."""
+    """Join the cluster at --ray-address, or start a one-node cluster in this process that listens on loopback only
+    (nothing when this process is already connected)."""
+    if not args.ray_address:
+        # Ray reads this when imported: a node that is not a cluster node advertises (and binds) 127.0.0.1
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    import ray
+
+    if ray.is_initialized():
+        return
     env = {"PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     env |= {name: os.environ[name] for name in PASSED_ON if name in os.environ}
     if args.ray_address:
-        import ray
-
         ray.init(address=args.ray_address, runtime_env={"env_vars": env})
-        return
-    # Ray reads this at import: a node that is not a cluster node advertises (and its servers bind) 127.0.0.1.
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    import ray
-
-    # every replica asks Ray for one CPU: a small machine still fits the replicas asked for
-    cpus = max(os.cpu_count() or 1, replicas(args))
-    ray.init(address="local", num_cpus=cpus, include_dashboard=False, runtime_env={"env_vars": env})
+    else:  # every replica asks Ray for one CPU: a small machine still fits the replicas asked for
+        ray.init(address="local", num_cpus=max(os.cpu_count() or 1, replicas(args)), include_dashboard=False, runtime_env={"env_vars": env})
 
 
 def deploy(args: argparse.Namespace):
     """Start (or join) Ray, deploy the replicas and wait until they have loaded the model; returns the handle.
     Raises ModelLoadError with one sentence when they cannot start."""
-    import ray
+    _connect(args)
     from ray import serve
 
-    if not ray.is_initialized():
-        _connect(args)
     serve.start(proxy_location="Disabled")  # no Serve HTTP server: the Gradio page is the only way in
+    # --concurrency fills per replica reach its Service at once (it runs them in turn, or batched); more wait in Serve's router
     deployment = serve.deployment(
         FillReplica, name=DEPLOYMENT, num_replicas=replicas(args), max_ongoing_requests=max(args.concurrency, 1),
         ray_actor_options={"num_cpus": 1, "num_gpus": args.ray_gpus}, max_constructor_retry_count=1,
