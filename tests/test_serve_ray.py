@@ -46,11 +46,8 @@ def source(tiny_model_dir, tmp_path_factory):
         yield source
     finally:
         import ray
-        from ray import serve
 
-        if ray.is_initialized():
-            serve.shutdown()
-            ray.shutdown()
+        ray.shutdown()  # the cluster started in this process: Serve, replicas and all
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -127,13 +124,17 @@ def test_a_replica_killed_mid_fill_loses_no_request(source):
     assert all(isinstance(out[-1], FillResult) for out in outcomes)  # with one replica left, the retry succeeds
     counts = [[u.passes for u in out if isinstance(u, Progress)] for out in outcomes]
     assert any(any(b < a for a, b in zip(c, c[1:])) for c in counts)  # a fill started over on the other replica
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+    killed, started = replicas[0]["name"].rpartition("#")[2], time.monotonic()
+    deadline = started + 120
+    while time.monotonic() < deadline:  # until the router knows two live replicas, neither of them the killed one
         status = serve.status().applications[APP].deployments[DEPLOYMENT]
-        if status.status == "HEALTHY" and status.replica_states.get("RUNNING") == 2:
+        ids = set(replica_load(source, calls=8))
+        if status.status == "HEALTHY" and status.replica_states == {"RUNNING": 2} and len(ids) == 2 and killed not in ids:
             break
         time.sleep(0.5)
-    assert status.status == "HEALTHY" and status.replica_states == {"RUNNING": 2}  # Serve replaced it
+    assert status.replica_states == {"RUNNING": 2} and len(ids) == 2 and killed not in ids  # Serve replaced it
+    restarted = sum(any(b < a for a, b in zip(c, c[1:])) for c in counts)
+    print(f"replica {killed} killed: {restarted} of 4 fills started over; replaced {time.monotonic() - started:.1f} s after they ended")
     after: list = []
     fill(source, LONG, after)
     assert isinstance(after[-1], FillResult)
