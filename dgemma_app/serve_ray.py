@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import threading
 from pathlib import Path
 from typing import AsyncIterator, Iterator
@@ -183,5 +184,12 @@ def deploy(args: argparse.Namespace):
     try:
         return serve.run(deployment.bind(args), name=APP, route_prefix=None)
     except RuntimeError as err:
-        lines = [line for line in str(err).splitlines() if "Error" in line]
-        raise ModelLoadError(f"The Ray Serve replicas could not start: {(lines or [str(err)])[-1].strip()}") from None
+        raise ModelLoadError(_start_failure(serve.status(), str(err))) from None
+
+
+def _start_failure(status, error: str) -> str:
+    """The replicas' own sentence (ModelLoadError's message, from the traceback in Serve's status), else Serve's."""
+    app = status.applications.get(APP)
+    report = app.deployments[DEPLOYMENT].message if app and DEPLOYMENT in app.deployments else ""
+    causes = [m.group(1) for m in re.finditer(r"^\s*[\w.]*(?:Error|Exception): (.+)$", report, re.MULTILINE)]
+    return causes[-1] if causes else f"The Ray Serve replicas could not start: {error.splitlines()[0]}"
