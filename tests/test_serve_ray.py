@@ -151,3 +151,16 @@ def test_the_page_api_streams_through_the_replicas(source):
         assert report["status"] == "done" and text.startswith("x = ") and stats["windows"] == 3
     finally:
         demo.close()
+
+
+def test_a_replica_that_cannot_load_is_reported_in_its_own_words():
+    """What `deploy` reads from Serve's status when the replicas' constructors failed (the shape Ray 2.60 gives)."""
+    from types import SimpleNamespace
+
+    from dgemma_app.serve_ray import _start_failure
+
+    trace = "Traceback (most recent call last):\n  ...\ndgemma_app.model.ModelLoadError: Model folder /x does not exist; pass an existing folder.\n"
+    status = SimpleNamespace(applications={APP: SimpleNamespace(deployments={DEPLOYMENT: SimpleNamespace(message=trace)})})
+    assert _start_failure(status, "Deploying application dgemma failed") == "Model folder /x does not exist; pass an existing folder."
+    empty = SimpleNamespace(applications={})
+    assert _start_failure(empty, "Deploying failed\nmore") == "The Ray Serve replicas could not start: Deploying failed"
