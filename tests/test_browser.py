@@ -212,3 +212,43 @@ def test_badge_is_false_for_an_empty_python_block_body(page):
     expect(badge).to_contain_text("parse error")
     expect(badge).not_to_contain_text("Parses")
     expect(page.locator("#dgemma-issues")).to_contain_text("IndentationError")
+
+
+def test_teaching_mode_settles_gradually_and_play_moves_the_slider(page, shots):
+    """The teaching example turns teaching mode on; its fill takes at least 6 passes, some of them with part of
+    the gap accepted and part still noise, and Play moves the slider by itself."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
+    page.get_by_role("button", name="Teaching: watch a gap settle").click()
+    expect(page.get_by_label("Teaching mode")).to_be_checked()
+    expect(page.locator("#dgemma-teaching-note")).to_contain_text("Entropy bound 0.3")
+    page.get_by_role("button", name=re.compile("^Fill")).click()
+    expect(page.locator("#dgemma-status")).to_contain_text("Filled in", timeout=WAIT)
+
+    slider = page.get_by_label("number input for Pass")
+    last = int(slider.input_value())
+    assert last >= 6
+    canvas = page.locator("#dgemma-canvas pre.dg-canvas")
+    partial = 0
+    for index in range(1, last):
+        slider.fill(str(index))
+        slider.press("Enter")
+        expect(canvas).to_have_attribute("data-step", str(index))
+        partial += canvas.locator(".dg-accepted").count() > 0 and canvas.locator(".dg-noise").count() > 0
+        if index == last // 2:
+            page.screenshot(path=str(shots / "teaching-mid-fill.png"), full_page=True)
+    assert partial >= 2
+
+    slider.fill("0")
+    slider.press("Enter")
+    expect(canvas).to_have_attribute("data-step", "0")
+    page.get_by_role("button", name="▶ Play").click()
+    expect(canvas).to_have_attribute("data-step", "2", timeout=WAIT)  # moved on by itself
+    page.get_by_role("button", name="⏸ Pause").click()
+    expect(page.get_by_role("button", name="▶ Play")).to_be_visible()
+    before = int(slider.input_value())
+    page.get_by_role("button", name="Step forward ▶").click()
+    expect(slider).to_have_value(str(before + 1))
+    page.get_by_role("button", name="◀ Step back").click()
+    expect(slider).to_have_value(str(before))

@@ -1,6 +1,8 @@
 """Example inputs one click away, and the "How it works" text for newcomers."""
 from __future__ import annotations
 
+TEACHING_EXAMPLE = "Teaching: watch a gap settle"  # the example that turns teaching mode on
+
 # (label, language, text)
 EXAMPLES: list[tuple[str, str, str]] = [
     (
@@ -34,9 +36,10 @@ EXAMPLES: list[tuple[str, str, str]] = [
         "A diffusion model writes by refining a whole draft at once. <FILL:24> That is why it can fill the middle of a text: it reads the words after the gap as well as the words before it.\n",
     ),
     (
-        "Teaching: a tiny gap to scrub",
+        TEACHING_EXAMPLE,
         "python",
-        "# After the fill, move the pass slider from 0 upwards:\n# grey noise turns into accepted tokens, surest first.\ndef add(a, b):\n    return <FILL:3>\n",
+        '# Teaching mode is on: press Fill, then Play under the canvas.\n# Grey noise settles into tokens, the surest first.\n'
+        'def add(a, b):\n    """Return the sum of a and b."""\n    return <FILL:8>\n',
     ),
 ]
 

@@ -19,9 +19,11 @@ from ..results import FillResult
 from ..settings import Setting
 from ..wiring import front_end_settings
 from . import render
-from .examples import EXAMPLES, HOW_IT_WORKS
+from .examples import EXAMPLES, HOW_IT_WORKS, TEACHING_EXAMPLE
+from .player import Player, build_player, wire_player
 from .api import UNEXPECTED, defaults_endpoint, fill_endpoint
 from .service import AUTO, Progress, Service
+from .teaching import teaching_note, teaching_values
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,8 @@ class Page:
     fill: gr.Button
     stop: gr.Button
     status: gr.HTML
+    teaching: gr.Checkbox
+    teaching_note: gr.Markdown
     knobs: dict[str, gr.components.Component]
     badge: gr.HTML
     result: gr.HTML
@@ -84,6 +88,7 @@ class Page:
     canvas: gr.HTML
     slider: gr.Slider
     plot: gr.HTML
+    player: Player
     state: gr.State
 
     @property
@@ -116,8 +121,10 @@ def build_demo(service: Service) -> gr.Blocks:
                     stop = gr.Button("Stop", variant="stop", elem_id="dgemma-stop", scale=1, min_width=70)
                 gr.Markdown(KEYS, elem_id="dgemma-keys")
                 status = gr.HTML(START, elem_id="dgemma-status")
+                teaching = gr.Checkbox(False, label="Teaching mode: slow the sampler down to watch it", elem_id="dgemma-teaching")
+                note = gr.Markdown(visible=False, elem_id="dgemma-teaching-note")
                 gr.Examples(
-                    [[text, lang] for _, lang, text in EXAMPLES], inputs=[editor, language],
+                    [[text, lang, label == TEACHING_EXAMPLE] for label, lang, text in EXAMPLES], inputs=[editor, language, teaching],
                     example_labels=[label for label, _, _ in EXAMPLES], label="Examples: one click loads one",
                 )
                 with gr.Accordion("Settings (defaults from the model's generation_config.json)", open=False):
@@ -135,12 +142,16 @@ def build_demo(service: Service) -> gr.Blocks:
             with gr.Column(scale=3):
                 canvas = gr.HTML('<div class="dg-empty">The canvas appears here during a fill.</div>', elem_id="dgemma-canvas")
                 slider = gr.Slider(0, 1, value=0, step=1, label="Pass", info="every pass of every window, in order", interactive=False, elem_id="dgemma-pass")
+                player = build_player()
             with gr.Column(scale=2, min_width=320):
                 plot = gr.HTML(elem_id="dgemma-plot")
         with gr.Accordion("How it works", open=True, elem_id="dgemma-how"):
             gr.Markdown(HOW_IT_WORKS)
         state = gr.State(None)
-        page = Page(demo, model_info, editor, language, insert, edit, fill, stop, status, knobs, badge, result, issues, candidates, stats, use, canvas, slider, plot, state)
+        page = Page(
+            demo, model_info, editor, language, insert, edit, fill, stop, status, teaching, note, knobs, badge, result, issues,
+            candidates, stats, use, canvas, slider, plot, player, state,
+        )
         wire(page, Handlers(service, page))
     return demo
 
@@ -157,6 +168,8 @@ def wire(page: Page, handlers: "Handlers") -> None:
     page.insert.click(None, [page.editor], [page.editor], js="(code) => window.dgemma.insertGap(code)")
     page.edit.click(None, [page.editor], [page.editor], js="(code) => window.dgemma.wrapEdit(code)")
     page.language.change(handlers.editor_mode, [page.language, page.editor], [page.editor], api_visibility="private", queue=False)
+    page.teaching.change(handlers.teach, [page.teaching], [page.teaching_note, *knobs], api_visibility="private", queue=False)
+    wire_player(page.player, page.slider, page.state, page.candidates, stop_on=[page.fill.click, page.candidates.input])
     page.slider.change(handlers.show_pass, [page.slider, page.state, page.candidates], [page.canvas, page.plot], api_visibility="private", queue=False, show_progress="hidden")
     page.candidates.input(handlers.pick, [page.candidates, page.state], page.result_outputs, api_visibility="private", queue=False)
     page.use.click(handlers.use, [page.state, page.candidates], [page.editor], api_visibility="private", queue=False)
@@ -183,6 +196,17 @@ class Handlers:
             return (f"Model: `{self.service.source}` could not be loaded", render.message(str(err), "error"), *[gr.skip()] * len(p.knobs))
         # a knob the loaded family lacks keeps its place
         return (info, gr.skip(), *[knob_default(c, defaults[name]) if name in defaults else gr.skip() for name, c in p.knobs.items()])
+
+    def teach(self, on: bool) -> tuple:
+        """Teaching mode on: its settings and a note on what they change; off: the model's settings back."""
+        knobs = front_end_settings()
+        try:
+            defaults = asdict(self.service.defaults())
+        except ModelLoadError as err:
+            return gr.Markdown(f"⚠ {err}", visible=True), *[gr.skip()] * len(self.page.knobs)
+        values = teaching_values(knobs, defaults, on)
+        note = gr.Markdown(teaching_note(knobs, defaults), visible=on)
+        return note, *[knob_default(c, values[name]) if name in values else gr.skip() for name, c in self.page.knobs.items()]
 
     def fill(self, code: str, language: str, *knobs) -> Iterator[dict]:
         """Stream the fill: each pass as it is computed (throttled), then the result."""
