@@ -219,31 +219,21 @@ class Engine:
             raise SettingsError(f"These settings are for another model family; {self.backend.title} takes {self.backend.settings.__name__}.")
         rows = _build_rows(request.segments, self.loaded, settings)
         notes: list[str] = []
-        windows = total_passes = 0
+        windows = 0
         with self._lock:
             started = time.perf_counter()
             while active := [r for r in rows if r.next_window() is not None]:
-                total_passes += self._run_window(active, windows, settings, on_pass, cancel, notes)
+                self._run_window(active, windows, settings, on_pass, cancel, notes)
                 windows += 1
         candidates = [self._candidate(request, row, index) for index, row in enumerate(rows)]
         candidates.sort(key=lambda c: syntax.rank_key(c.report, c.confidence))
         best = candidates[0]
-        seconds = time.perf_counter() - started
-        null = self.loaded.null_id
-        tokens = sum(1 for t, o in zip(rows[best.row].ids, rows[best.row].owner) if o >= 0 and t != null)
-        stats = FillStats(
-            seconds=round(seconds, 4),
-            passes=total_passes,
-            tokens=tokens,
-            tokens_per_pass=round(tokens / best.passes, 3) if best.passes else 0.0,
-            tokens_per_second=round(tokens / seconds, 2) if seconds > 0 else 0.0,
-            windows=windows,
-        )
+        stats = FillStats.of(best, time.perf_counter() - started, windows)
         return FillResult(best.text, best.fills, request.language, best.report, candidates, stats, notes)
 
     def _run_window(self, rows: list[_Row], window: int, settings: FillSettings, on_pass: OnPass | None,
-                    cancel: threading.Event | None, notes: list[str]) -> int:
-        """Denoise one canvas per row as one batch; write the slot tokens back. Returns passes run."""
+                    cancel: threading.Event | None, notes: list[str]) -> None:
+        """Denoise one canvas per row as one batch; write the slot tokens back."""
         batch, offsets = _window_batch(rows, window, self.loaded, notes)
         start = self.backend.start(batch, settings)  # [B, C]
         for b, row in enumerate(rows):
@@ -263,7 +253,6 @@ class Engine:
                     row.trace.append(self._record_pass(window, step, record, b, batch.known[b], offsets[b], row, row.trace[-1]))
                     row.passes += 1
             _write_back(row, b, offsets[b], batch.known[b], denoised.final[b], denoised.passes[-1])
-        return len(denoised.passes)
 
     def _trace_pass(self, window: int, step: int, ids: list[int], state: list[Position], previous: TracePass | None,
                     confidence: list[float] | None, entropy: list[float] | None) -> TracePass:
@@ -299,4 +288,5 @@ class Engine:
         report = syntax.parse_report(text, request.language, spans, original=without_gaps(segments))
         confidences = list(row.confidence.values())
         confidence = sum(confidences) / len(confidences) if confidences else 1.0
-        return Candidate(text, fills, spans, row.slots, index, confidence, row.passes, report, syntax.rank_reason(report, confidence), row.trace)
+        tokens = sum(map(len, fill_ids))
+        return Candidate(text, fills, spans, row.slots, index, confidence, row.passes, tokens, report, syntax.rank_reason(report, confidence), row.trace)

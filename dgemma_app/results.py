@@ -55,7 +55,8 @@ class Candidate:
     slots: list[int]  # slot count given to each marker
     row: int
     confidence: float  # mean probability of the fill tokens at their last pass
-    passes: int
+    passes: int  # this row's passes over all windows: its trace has one more per window (the starting canvas)
+    tokens: int  # tokens in its fills (filler excluded)
     report: ParseReport
     rank_reason: str
     trace: list[TracePass] = field(default_factory=list)
@@ -75,12 +76,36 @@ class Candidate:
 
 @dataclass
 class FillStats:
-    seconds: float
-    passes: int  # decoder forward passes, over all windows
-    tokens: int  # tokens in the chosen fills (filler excluded)
+    """Speed of one candidate (the chosen one in a FillResult): its passes are the passes its trace shows."""
+
+    seconds: float  # wall time of the whole fill (all candidates ran as one batch)
+    passes: int  # the candidate's decoder passes, over all windows
+    tokens: int  # tokens in the candidate's fills (filler excluded)
     tokens_per_pass: float
     tokens_per_second: float
     windows: int
+
+    @classmethod
+    def of(cls, candidate: "Candidate", seconds: float, windows: int) -> "FillStats":
+        tokens, passes = candidate.tokens, candidate.passes
+        return cls(
+            seconds=round(seconds, 4),
+            passes=passes,
+            tokens=tokens,
+            tokens_per_pass=round(tokens / passes, 3) if passes else 0.0,
+            tokens_per_second=round(tokens / seconds, 2) if seconds > 0 else 0.0,
+            windows=windows,
+        )
+
+
+def rate(value: float) -> str:
+    """A speed with enough digits that a slow fill does not read 0 (0.4, 7.5, 312)."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}" if value >= 0.1 or value == 0 else f"{value:.2g}"
+
+
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """'1 pass', '3 passes': every count the front-ends print."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 @dataclass
@@ -103,6 +128,7 @@ class FillResult:
             "fills": self.fills,
             "language": self.language,
             "parses": self.report.parses,
+            "checked_by": self.report.checked_by,
             "errors": [
                 {"line": i.line, "column": i.column, "kind": i.kind, "in_fill": i.in_fill} for i in self.report.issues
             ],

@@ -252,3 +252,46 @@ def test_teaching_mode_settles_gradually_and_play_moves_the_slider(page, shots):
     expect(slider).to_have_value(str(before + 1))
     page.get_by_role("button", name="◀ Step back").click()
     expect(slider).to_have_value(str(before))
+
+
+def test_status_slider_and_stats_agree_and_bad_settings_are_named(page):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
+    stop = page.get_by_role("button", name="Stop")
+    expect(stop).to_be_disabled()  # nothing runs, so there is nothing to stop
+    page.get_by_role("button", name="Python: a function body").click()
+    page.get_by_role("button", name=re.compile("^Fill")).click()
+    status = page.locator("#dgemma-status")
+    expect(status).to_contain_text("Filled in", timeout=WAIT)
+    expect(stop).to_be_disabled()
+    passes = int(re.search(r"took (\d+) pass", status.inner_text()).group(1))
+    slider = page.get_by_label("number input for Pass")
+    assert int(slider.input_value()) == passes  # one window: the last position is its last pass
+    expect(page.locator("#dgemma-canvas .dg-caption")).to_contain_text(f"pass {passes} of {passes}")
+    expect(page.locator("#dgemma-stats .dg-chip").filter(has_text="pass").first).to_have_text(re.compile(rf"^{passes} pass(es)?$"))
+    slider.fill("0")
+    slider.press("Enter")
+    expect(page.locator("#dgemma-canvas .dg-caption")).to_contain_text("before any prediction")
+    expect(page.locator("#dgemma-badge")).to_contain_text("compile()")  # what the verdict covers
+
+    page.locator("#dgemma-editor .cm-content").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("x = <EDIT>1</EDIT>\n")
+    page.get_by_text("Settings (defaults from").click()
+    strength = page.get_by_label("number input for Edit strength")
+    strength.fill("0")
+    strength.press("Enter")
+    page.get_by_role("button", name=re.compile("^Fill")).click()
+    expect(status).to_contain_text("Filled in", timeout=WAIT)  # nothing to denoise is not a failure
+    expect(page.locator("#dgemma-canvas")).to_contain_text("Nothing was denoised")
+
+    max_passes = page.get_by_label("number input for Max passes")
+    max_passes.fill("9999")
+    max_passes.press("Enter")
+    expect(page.get_by_role("alert").filter(has_text="Max passes: 9999 is outside")).to_be_visible()
+    seed = page.get_by_label("Seed")
+    seed.fill("-1")
+    seed.press("Enter")
+    page.get_by_role("button", name=re.compile("^Fill")).click()
+    expect(status.get_by_role("alert")).to_contain_text("seed is -1")

@@ -15,7 +15,7 @@ import gradio as gr
 
 from .. import syntax
 from ..model import ModelLoadError
-from ..results import FillResult
+from ..results import FillResult, FillStats, counted
 from ..settings import Setting
 from ..wiring import front_end_settings
 from . import render
@@ -33,6 +33,8 @@ EDITOR_MODES = {
     "c": "c", "cpp": "cpp", "go": "cpp", "rust": "cpp", "java": "cpp",
 }
 START = render.message("Pick an example or write code with a <FILL> gap, then press Fill (Ctrl+Enter).")
+IDLE = gr.update(interactive=False)  # Stop while nothing runs
+NOTHING_DENOISED = render.message("Nothing was denoised: an <EDIT> at strength 0 keeps its text, so there are no passes to show.")
 KEYS = (
     "Ctrl+I puts a `<FILL>` gap at the caret (over a selection, instead of it) · Ctrl+E wraps the selection "
     "in `<EDIT>…</EDIT>` · Tab indents in the editor: press Esc, then Tab, to move on"
@@ -47,8 +49,8 @@ def _component(setting: Setting) -> gr.components.Component:
     if k.slider:
         low, high, step = k.slider
         return gr.Slider(low, high, value=setting.default, step=step, label=k.label, info=k.help)
-    whole = setting.kind is int
-    return gr.Number(setting.default, label=k.label, info=k.help, precision=0 if whole else None, minimum=k.low if whole else None)
+    # no minimum: Gradio's own range check would answer with a toast that does not name the knob; the settings do
+    return gr.Number(setting.default, label=k.label, info=k.help, precision=0 if setting.kind is int else None)
 
 
 def _knobs() -> dict[str, gr.components.Component]:
@@ -118,7 +120,7 @@ def build_demo(service: Service) -> gr.Blocks:
                     insert = gr.Button("Insert gap · Ctrl+I", elem_id="dgemma-insert", scale=2)
                     edit = gr.Button("Wrap in EDIT · Ctrl+E", elem_id="dgemma-edit", scale=2)
                     fill = gr.Button("Fill · Ctrl+Enter", variant="primary", elem_id="dgemma-fill", scale=2)
-                    stop = gr.Button("Stop", variant="stop", elem_id="dgemma-stop", scale=1, min_width=70)
+                    stop = gr.Button("Stop", variant="stop", elem_id="dgemma-stop", scale=1, min_width=70, interactive=False)
                 gr.Markdown(KEYS, elem_id="dgemma-keys")
                 status = gr.HTML(START, elem_id="dgemma-status")
                 teaching = gr.Checkbox(False, label="Teaching mode: slow the sampler down to watch it", elem_id="dgemma-teaching")
@@ -127,7 +129,7 @@ def build_demo(service: Service) -> gr.Blocks:
                     [[text, lang, label == TEACHING_EXAMPLE] for label, lang, text in EXAMPLES], inputs=[editor, language, teaching],
                     example_labels=[label for label, _, _ in EXAMPLES], label="Examples: one click loads one",
                 )
-                with gr.Accordion("Settings (defaults from the model's generation_config.json)", open=False):
+                with gr.Accordion("Settings (defaults from the model's generation_config.json)", open=False, elem_id="dgemma-settings"):
                     knobs = _knobs()
             with gr.Column(scale=1, min_width=420):
                 gr.Markdown("### Result")
@@ -159,12 +161,13 @@ def build_demo(service: Service) -> gr.Blocks:
 def wire(page: Page, handlers: "Handlers") -> None:
     """Events of the page and the named API endpoints."""
     knobs = list(page.knobs.values())
-    outputs = [page.status, *page.result_outputs]
+    outputs = [page.status, page.stop, *page.result_outputs]
+    page.fill.click(lambda: gr.Button(interactive=True), None, [page.stop], api_visibility="private", queue=False)  # also while queued
     run = page.fill.click(
         handlers.fill, [page.editor, page.language, *knobs], outputs,
         concurrency_id="model", api_visibility="undocumented", api_name="page_fill", show_progress="hidden",
     )
-    page.stop.click(handlers.stopped, None, [page.status], cancels=[run], api_visibility="private", queue=False)
+    page.stop.click(handlers.stopped, None, [page.status, page.stop], cancels=[run], api_visibility="private", queue=False)
     page.insert.click(None, [page.editor], [page.editor], js="(code) => window.dgemma.insertGap(code)")
     page.edit.click(None, [page.editor], [page.editor], js="(code) => window.dgemma.wrapEdit(code)")
     page.language.change(handlers.editor_mode, [page.language, page.editor], [page.editor], api_visibility="private", queue=False)
@@ -222,17 +225,18 @@ class Handlers:
                     first = False
                 else:
                     s = update.stats
-                    done = f"Filled in {s.seconds:.2f} s with {s.passes} passes. Move the pass slider to replay the denoising."
-                    yield {p.status: render.message(done, "ok"), **self._result(update, 0)}
+                    passes = counted(s.passes, "pass", "passes")
+                    done = f"Filled in {s.seconds:.2f} s; the best candidate took {passes}. Press Play or move the pass slider to replay them."
+                    yield {p.status: render.message(done, "ok"), p.stop: IDLE, **self._result(update, 0)}
         except (ValueError, ModelLoadError) as err:  # MarkerError, SettingsError, UnknownLanguageError
-            yield {p.status: render.message(str(err), "error"), **self._cleared()}
+            yield {p.status: render.message(str(err), "error"), p.stop: IDLE, **self._cleared()}
         except Exception:
             log.exception("fill failed")
-            yield {p.status: render.message(UNEXPECTED, "error"), **self._cleared()}
+            yield {p.status: render.message(UNEXPECTED, "error"), p.stop: IDLE, **self._cleared()}
 
-    def stopped(self) -> str:
-        """After Stop: the cancelled generator sets the fill's cancel event."""
-        return render.message("Stopped; the model was told to stop at its next pass.", "info")
+    def stopped(self) -> tuple:
+        """After Stop (enabled only while a fill runs or waits): the cancelled generator sets the fill's cancel event."""
+        return render.message("Stopped; the model was told to stop at its next pass.", "info"), IDLE
 
     def _live(self, update: Progress, clear: bool) -> dict:
         p = self.page
@@ -256,7 +260,7 @@ class Handlers:
         """Every result component for candidate `index` of `result`."""
         p = self.page
         c = result.candidates[index]
-        last = len(c.trace) - 1
+        last = len(c.trace) - 1  # -1: nothing was denoised (an <EDIT> at strength 0 keeps its text)
         choices = [(render.candidate_label(result, i), i) for i in range(len(result.candidates))]
         return {
             p.badge: render.badge(c.report),
@@ -264,9 +268,9 @@ class Handlers:
             p.issues: render.issues(c.report),
             p.candidates: gr.Radio(choices=choices, value=index, visible=True),
             p.use: gr.Button(visible=True),
-            p.stats: render.stats(result.stats, result.notes),
-            p.canvas: render.canvas(c.trace[last], render.trace_caption(c.trace, last)),
-            p.slider: gr.Slider(0, max(last, 1), value=last, step=1, interactive=True),
+            p.stats: render.stats(FillStats.of(c, result.stats.seconds, result.stats.windows), result.notes),
+            p.canvas: render.canvas(c.trace[last], render.trace_caption(c.trace, last)) if c.trace else NOTHING_DENOISED,
+            p.slider: gr.Slider(0, max(last, 1), value=max(last, 0), step=1, interactive=bool(c.trace)),
             p.plot: render.plot(c.trace, last),
             p.state: result,
         }
@@ -276,6 +280,8 @@ class Handlers:
         if result is None:
             return gr.skip(), gr.skip()
         trace = result.candidates[candidate or 0].trace
+        if not trace:
+            return gr.skip(), gr.skip()
         i = min(max(int(index), 0), len(trace) - 1)
         return render.canvas(trace[i], render.trace_caption(trace, i)), render.plot(trace, i)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from html import escape
 
 from ..model import NULL_TOKEN
-from ..results import FillResult, FillStats, Position, TracePass
+from ..results import FillResult, FillStats, Position, TracePass, counted, rate
 from ..syntax import ParseIssue, ParseReport
 
 CONFIDENCE_STEPS = (0.2, 0.4, 0.6, 0.8)  # accepted tokens are coloured in five confidence bands
@@ -54,7 +54,10 @@ def canvas(step: TracePass, caption: str) -> str:
         if state is not Position.OUTSIDE
     )
     free = sum(s.free for s in step.state)
-    summary = f"{step.accepted} of {free} gap tokens accepted · mean entropy {step.mean_entropy:.2f} nats"
+    if step.step == 0:
+        summary = f"{counted(free, 'gap slot')} before any prediction"
+    else:
+        summary = f"{step.accepted} of {free} gap tokens accepted · mean entropy {step.mean_entropy:.2f} nats"
     return (
         f'<div class="dg-canvas-box"><div class="dg-caption"><b>{escape(caption)}</b> · {summary}</div>'
         f'<pre class="dg-canvas" data-window="{step.window}" data-step="{step.step}">{tokens}</pre>{LEGEND}</div>'
@@ -165,7 +168,8 @@ def badge(report: ParseReport) -> str:
     else:
         kind, text = "warn", f"⚠ {len(report.issues)} parse error{'s' if len(report.issues) != 1 else ''} already in the input, none new"
     before = "" if report.errors_before in (None, 0) or report.parses else f' <span class="dg-before">input alone had {report.errors_before}</span>'
-    return f'<div class="dg-badge dg-badge-{kind}">{escape(text)}{before}</div>'
+    covers = f'<span class="dg-covers">{escape(report.checked_by)}</span>' if report.checked else ""
+    return f'<div class="dg-badge dg-badge-{kind}">{escape(text)}{before}</div>{covers}'
 
 
 def issues(report: ParseReport) -> str:
@@ -183,14 +187,14 @@ def issues(report: ParseReport) -> str:
 def stats(values: FillStats, notes: list[str]) -> str:
     """Speed figures as chips, then the engine's notes."""
     chips = [
-        (f"{values.seconds:.2f} s", "wall time of the fill"),
-        (f"{values.passes} passes", "decoder forward passes over all windows"),
-        (f"{values.tokens_per_second:.0f} tokens/s", "tokens in the chosen fill per second"),
-        (f"{values.tokens_per_pass:.2f} tokens/pass", "how many tokens each pass settled on average: a left-to-right model gets 1"),
-        (f"{values.tokens} token{'s' if values.tokens != 1 else ''}", "tokens in the chosen fill (filler excluded)"),
+        (f"{values.seconds:.2f} s", "wall time of the fill (all candidates ran as one batch)"),
+        (counted(values.passes, "pass", "passes"), "this candidate's decoder passes over all windows: the passes the slider steps through"),
+        (f"{rate(values.tokens_per_second)} tokens/s", "tokens in this candidate's fills per second of the fill"),
+        (f"{values.tokens_per_pass:.2f} tokens/pass", "its tokens divided by its passes: a left-to-right model gets at most 1"),
+        (counted(values.tokens, "token"), "tokens in this candidate's fills (filler excluded)"),
     ]
     if values.windows > 1:
-        chips.append((f"{values.windows} windows", "canvases run left to right"))
+        chips.append((counted(values.windows, "window"), "canvases run left to right"))
     html = "".join(f'<span class="dg-chip" title="{escape(t)}">{escape(c)}</span>' for c, t in chips)
     notes_html = "".join(f'<li>{escape(n)}</li>' for n in notes)
     return f'<div class="dg-stats">{html}</div>' + (f'<ul class="dg-notes">{notes_html}</ul>' if notes else "")
