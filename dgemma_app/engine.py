@@ -9,6 +9,7 @@ it returns plain dataclasses, and the per-pass trace is data that a page or `--j
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -168,20 +169,41 @@ def _window_batch(rows: list[_Row], window: int, loaded: LoadedModel, notes: lis
     return WindowBatch(window, prefixes, initial, known, owner, must_fill), offsets
 
 
-def _state(row: _Row, offset: int, i: int, known: bool, accepted: bool) -> Position:
-    """How the trace shows canvas position `i` of a window starting at `offset`."""
+def _state(row: _Row, offset: int, i: int, known: bool, kept: bool, final: bool = False) -> Position:
+    """How the trace shows canvas position `i` of a window starting at `offset` after a pass (see `Position`)."""
     if offset + i >= len(row.ids):
         return Position.OUTSIDE
-    return Position.KNOWN if known else Position.ACCEPTED if accepted else Position.NOISE
+    return Position.KNOWN if known else Position.ACCEPTED if final else Position.KEPT if kept else Position.NOISE
 
 
-def _write_back(row: _Row, b: int, offset: int, known: list[bool], final: list[int], last: PassRecord) -> None:
-    """The window's slot tokens and their last confidence go into the row."""
+def _start_state(row: _Row, offset: int, i: int, known: bool, seeded: bool) -> Position:
+    """A position of the starting canvas: an <EDIT>'s old token is a seed, every other slot noise."""
+    if offset + i >= len(row.ids) or known:
+        return _state(row, offset, i, known, False)
+    return Position.SEED if seeded else Position.NOISE
+
+
+def settled_from(drafts: list[list[int]], kept: list[list[bool]]) -> list[int]:
+    """Per canvas position, the first pass (index into `drafts`) from which its token is final: the sampler
+    kept that same token in every pass since, and the last pass's draft is the output. So a token shown as
+    accepted never changes again, while one the sampler kept and a later pass replaced is only kept."""
+    last = len(drafts) - 1
+    first = []
+    for i, token in enumerate(drafts[-1]):
+        k = last
+        while k > 0 and drafts[k - 1][i] == token and kept[k - 1][i]:
+            k -= 1
+        first.append(k)
+    return first
+
+
+def _write_back(row: _Row, b: int, offset: int, known: list[bool], final: list[int], records: list[PassRecord], first: list[int]) -> None:
+    """The window's slot tokens go into the row, each with its probability at the pass it became final."""
     for i in range(min(len(final), len(row.ids) - offset)):
         if not known[i]:
             row.ids[offset + i] = final[i]
             row.filled[offset + i] = True
-            row.confidence[offset + i] = last.confidence[b][i]
+            row.confidence[offset + i] = records[first[i]].confidence[b][i]
 
 
 class Engine:
@@ -237,7 +259,7 @@ class Engine:
         batch, offsets = _window_batch(rows, window, self.loaded, notes)
         start = self.backend.start(batch, settings)  # [B, C]
         for b, row in enumerate(rows):
-            state = [_state(row, offsets[b], i, k, s >= 0) for i, (k, s) in enumerate(zip(batch.known[b], batch.initial[b]))]
+            state = [_start_state(row, offsets[b], i, k, s >= 0) for i, (k, s) in enumerate(zip(batch.known[b], batch.initial[b]))]
             row.trace.append(self._trace_pass(window, 0, list(start[b]), state, None, None, None))
         live: list[TracePass] = []
 
@@ -248,11 +270,13 @@ class Engine:
 
         denoised = self.backend.denoise(batch, start, settings, show_live if on_pass else None, cancel)
         for b, row in enumerate(rows):
-            for step, record in enumerate(denoised.passes, start=1):
-                if record.active[b]:
-                    row.trace.append(self._record_pass(window, step, record, b, batch.known[b], offsets[b], row, row.trace[-1]))
-                    row.passes += 1
-            _write_back(row, b, offsets[b], batch.known[b], denoised.final[b], denoised.passes[-1])
+            records = [r for r in denoised.passes if r.active[b]]  # the row's own passes: it may stop before the batch
+            first = settled_from([r.draft[b] for r in records], [r.accepted[b] for r in records])
+            for step, record in enumerate(records, start=1):
+                final = [step > f for f in first]
+                row.trace.append(self._record_pass(window, step, record, b, batch.known[b], offsets[b], row, row.trace[-1], final))
+            row.passes += len(records)
+            _write_back(row, b, offsets[b], batch.known[b], denoised.final[b], records, first)
 
     def _trace_pass(self, window: int, step: int, ids: list[int], state: list[Position], previous: TracePass | None,
                     confidence: list[float] | None, entropy: list[float] | None) -> TracePass:
@@ -269,8 +293,10 @@ class Engine:
         )
 
     def _record_pass(self, window: int, step: int, record: PassRecord, b: int, known: list[bool], offset: int,
-                     row: _Row, previous: TracePass) -> TracePass:
-        state = [_state(row, offset, i, k, a) for i, (k, a) in enumerate(zip(known, record.accepted[b]))]
+                     row: _Row, previous: TracePass, final: list[bool] | None = None) -> TracePass:
+        """One pass of row `b`; `final` marks the positions whose token is final by now (unknown while live)."""
+        final = final or [False] * len(known)
+        state = [_state(row, offset, i, k, a, f) for i, (k, a, f) in enumerate(zip(known, record.accepted[b], final))]
         confidence = [round(c, 4) for c in record.confidence[b]]
         entropy = [round(e, 4) for e in record.entropy[b]]
         return self._trace_pass(window, step, list(record.draft[b]), state, previous, confidence, entropy)
@@ -286,7 +312,7 @@ class Engine:
                  for s, ids, slots in zip(markers, fill_ids, row.slots)]
         text, spans = stitch(segments, fills)
         report = syntax.parse_report(text, request.language, spans, original=without_gaps(segments))
-        confidences = list(row.confidence.values())
-        confidence = sum(confidences) / len(confidences) if confidences else 1.0
+        logs = [math.log(p) for position, p in row.confidence.items() if row.ids[position] != null]
+        confidence = math.exp(sum(logs) / len(logs)) if logs else 1.0  # see Candidate.confidence
         tokens = sum(map(len, fill_ids))
         return Candidate(text, fills, spans, row.slots, index, confidence, row.passes, tokens, report, syntax.rank_reason(report, confidence), row.trace)

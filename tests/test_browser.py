@@ -90,7 +90,7 @@ def test_fill_slider_and_bad_input(page, shots):
     expect(page.locator("#dgemma-stats")).to_contain_text("tokens/pass")
 
     canvas = page.locator("#dgemma-canvas pre.dg-canvas")
-    expect(canvas.locator(".dg-tok").first).to_have_attribute("title", re.compile("confidence .* entropy"))
+    expect(canvas.locator(".dg-tok").first).to_have_attribute("title", re.compile("probability .* entropy"))
     final = canvas.inner_html()
     assert canvas.get_attribute("data-step") != "0"
     slider = page.get_by_label("number input for Pass")

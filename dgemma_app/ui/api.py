@@ -59,7 +59,7 @@ def _progress(update: Progress) -> dict:
     out = {"passes": update.passes, "seconds": round(update.seconds, 3)}
     if update.latest is not None:
         step = update.latest
-        out.update(window=step.window, step=step.step, accepted=step.accepted, mean_entropy=round(step.mean_entropy, 4), draft="".join(
+        out.update(window=step.window, step=step.step, accepted=step.accepted, kept=step.kept, mean_entropy=round(step.mean_entropy, 4), draft="".join(
             piece for piece, state in zip(step.pieces, step.state) if state is not Position.OUTSIDE))
     return out
 

@@ -53,10 +53,16 @@ window is read once by the encoder. Inside the canvas, the code you wrote around
 (*clamped*: shown dim), and the gap's slots start as **noise** (grey): random tokens.
 
 **Passes.** In each pass the model predicts a token for every slot and says how sure it is (the
-*entropy* of its guess: 0 = certain). It **accepts** the surest predictions, as many as fit under
-the *entropy bound*, and turns the rest back into fresh noise for the next pass. Accepted tokens are
-coloured by confidence; tokens that changed in a pass are outlined. When the draft stops changing
-and is confident, the fill is done — often in far fewer passes than it has tokens (see *tokens/pass*).
+*entropy* of its guess: 0 = certain). The sampler **keeps** the surest predictions, as many as fit under
+the *entropy bound*, and turns the rest back into fresh noise for the next pass. A kept token goes back
+into the model, which may still replace it later; a token is **accepted** once it is kept and never
+changes again, so accepted tokens only grow from pass to pass. When the draft stops changing and is
+confident, the fill is done — often in far fewer passes than it has tokens (see *tokens/pass*).
+Teaching mode slows the sampler down so you can watch this; **Play** replays the passes.
+
+**Confidence.** A candidate's *confidence* is the geometric mean of its fill tokens' probabilities,
+each taken at the pass where that token was accepted (filler left out): how sure the model was when it
+committed, not at the end, when every token is near-certain.
 
 **Why both sides matter.** Because the canvas holds the code *after* the gap too, the model picks
 tokens that fit what follows: a closing bracket, a variable used later, the indentation. A

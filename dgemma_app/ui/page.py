@@ -148,7 +148,7 @@ def build_demo(service: Service) -> gr.Blocks:
             with gr.Column(scale=2, min_width=320):
                 plot = gr.HTML(elem_id="dgemma-plot")
         with gr.Accordion("How it works", open=True, elem_id="dgemma-how"):
-            gr.Markdown(HOW_IT_WORKS)
+            gr.Markdown(HOW_IT_WORKS + render.states_markdown())
         state = gr.State(None)
         page = Page(
             demo, model_info, editor, language, insert, edit, fill, stop, status, teaching, note, knobs, badge, result, issues,
@@ -244,7 +244,7 @@ class Handlers:
         out[p.status] = render.message(f"Filling… pass {update.passes}, {update.seconds:.1f} s", "busy")
         if update.latest is not None:
             step = update.latest
-            out[p.canvas] = render.canvas(step, f"Live · window {step.window + 1} · pass {step.step}")
+            out[p.canvas] = render.canvas(step, f"Live · window {step.window + 1} · pass {step.step} (which kept tokens are final shows once the window ends)")
         return out
 
     def _cleared(self) -> dict:
