@@ -20,6 +20,7 @@ import torch
 from . import syntax
 from .backends.base import LoadedModel, PassRecord, WindowBatch, backend_for, settings_for
 from .gaps import Edit, Gap, Known, Limits, Segment, parse_markers, stitch, without_gaps
+from .pieces import readable, token_bytes
 from .results import Candidate, FillResult, FillStats, Position, TracePass
 from .settings import FillSettings, SettingsError
 
@@ -216,6 +217,7 @@ class Engine:
         self.loaded = loaded
         self.backend = backend(loaded)
         self._pieces: dict[int, str] = {}
+        self._bytes: dict[int, bytes | None] = {}
         # Backends may draw noise from torch's global generator, so one fill at a time keeps seeds reproducible.
         self._lock = threading.Lock()
 
@@ -228,6 +230,12 @@ class Engine:
         if token_id not in self._pieces:
             self._pieces[token_id] = self.loaded.tokenizer.decode([token_id])
         return self._pieces[token_id]
+
+    def raw(self, token_id: int) -> bytes | None:
+        """The bytes of one token, cached (asked only for tokens whose text alone is not a whole character)."""
+        if token_id not in self._bytes:
+            self._bytes[token_id] = token_bytes(self.loaded.tokenizer.convert_ids_to_tokens(token_id))
+        return self._bytes[token_id]
 
     def fill(self, text: str, language: str = "text", settings: FillSettings | None = None, on_pass: OnPass | None = None,
              cancel: threading.Event | None = None, limits: Limits = Limits()) -> FillResult:
@@ -285,7 +293,7 @@ class Engine:
             window=window,
             step=step,
             token_ids=ids,
-            pieces=[self.piece(t) for t in ids],
+            pieces=readable(ids, self.piece, self.raw),
             state=state,
             changed=[x != y for x, y in zip(ids, before)],
             confidence=confidence or [1.0 if s is Position.KNOWN else 0.0 for s in state],

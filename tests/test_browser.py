@@ -243,6 +243,7 @@ def test_teaching_mode_settles_gradually_and_play_moves_the_slider(page, shots):
     slider.fill("0")
     slider.press("Enter")
     expect(canvas).to_have_attribute("data-step", "0")
+    assert "\ufffd" not in canvas.inner_text()  # byte-level noise shows as characters or ⟨xx⟩
     page.get_by_role("button", name="▶ Play").click()
     expect(canvas).to_have_attribute("data-step", "2", timeout=WAIT)  # moved on by itself
     page.get_by_role("button", name="⏸ Pause").click()

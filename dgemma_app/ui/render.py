@@ -37,7 +37,7 @@ BANDS = ("<0.2", "<0.4", "<0.6", "<0.8", "≥0.8")  # accepted tokens' probabili
 
 
 def _token(piece: str, state: Position, changed: bool, confidence: float, entropy: float, predicted: bool) -> str:
-    """One canvas position as a span; newlines show as ↵ and still break the line."""
+    """One canvas position as a span; whitespace is marked (newlines still break the line)."""
     classes = ["dg-tok", f"dg-{state.value}"]
     if state is Position.ACCEPTED:
         classes.append(f"dg-c{_band(confidence)}")
@@ -45,10 +45,19 @@ def _token(piece: str, state: Position, changed: bool, confidence: float, entrop
         classes.append("dg-changed")
     if piece == NULL_TOKEN:
         classes.append("dg-null")
+    if not piece:
+        classes.append("dg-cont")
     numbers = f"probability {confidence:.2f} · entropy {entropy:.2f} nats" if predicted else "no prediction yet"
-    title = f"{piece!r} · {STATES[state][0]}: {STATES[state][1]} · {numbers}"
-    shown = escape(piece).replace("\n", "↵\n") if piece else "·"
-    return f'<span class="{" ".join(classes)}" title="{escape(title)}">{shown}</span>'
+    text = repr(piece) if piece else "a byte that completes the character before it"
+    title = f"{text} · {STATES[state][0]}: {STATES[state][1]} · {numbers}"
+    return f'<span class="{" ".join(classes)}" title="{escape(title)}">{visible(piece)}</span>'
+
+WHITESPACE = {" ": "·", "\t": "→\t", "\n": "↵\n"}  # marks drawn over spaces, tabs and newlines in the canvas
+
+
+def visible(piece: str) -> str:
+    """A piece as HTML with its whitespace marked, so spaces and whitespace-only fills can be seen."""
+    return "".join(f'<span class="dg-ws">{WHITESPACE[ch]}</span>' if ch in WHITESPACE else escape(ch) for ch in piece)
 
 
 def canvas(step: TracePass, caption: str) -> str:
