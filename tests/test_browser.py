@@ -296,3 +296,24 @@ def test_status_slider_and_stats_agree_and_bad_settings_are_named(page):
     seed.press("Enter")
     page.get_by_role("button", name=re.compile("^Fill")).click()
     expect(status.get_by_role("alert")).to_contain_text("seed is -1")
+
+
+def test_side_by_side_shows_diffusion_and_left_to_right_on_one_slider(page, shots):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
+    page.get_by_role("button", name="JavaScript").click()
+    page.get_by_role("button", name="Compare: fill the gap both ways").click()
+    view = page.locator("#dgemma-compare")
+    expect(view.locator(".dg-compare-way")).to_have_count(2, timeout=WAIT)
+    expect(view.locator("h4").first).to_contain_text(re.compile(r"Diffusion: \d+ pass"))
+    expect(view.locator("h4").last).to_contain_text(re.compile(r"Left to right: \d+ pass"))
+    slider = page.get_by_label("number input for Both fills at pass")
+    slider.fill("1")
+    slider.press("Enter")
+    canvases = view.locator("pre.dg-canvas")
+    expect(canvases).to_have_count(2)
+    expect(canvases.first).to_have_attribute("data-step", "1")
+    expect(canvases.last).to_have_attribute("data-step", "1")
+    view.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "side-by-side.png"), full_page=True)

@@ -19,6 +19,7 @@ from ..results import FillResult, FillStats, counted
 from ..settings import Setting
 from ..wiring import front_end_settings
 from . import render
+from .compare import Compare, build_compare, wire_compare
 from .examples import EXAMPLES, HOW_IT_WORKS, TEACHING_EXAMPLE
 from .player import Player, build_player, wire_player
 from .api import UNEXPECTED, defaults_endpoint, fill_endpoint
@@ -91,6 +92,7 @@ class Page:
     slider: gr.Slider
     plot: gr.HTML
     player: Player
+    compare: Compare
     state: gr.State
 
     @property
@@ -147,12 +149,13 @@ def build_demo(service: Service) -> gr.Blocks:
                 player = build_player()
             with gr.Column(scale=2, min_width=320):
                 plot = gr.HTML(elem_id="dgemma-plot")
+        compare = build_compare()
         with gr.Accordion("How it works", open=True, elem_id="dgemma-how"):
             gr.Markdown(HOW_IT_WORKS + render.states_markdown())
         state = gr.State(None)
         page = Page(
             demo, model_info, editor, language, insert, edit, fill, stop, status, teaching, note, knobs, badge, result, issues,
-            candidates, stats, use, canvas, slider, plot, player, state,
+            candidates, stats, use, canvas, slider, plot, player, compare, state,
         )
         wire(page, Handlers(service, page))
     return demo
@@ -172,6 +175,7 @@ def wire(page: Page, handlers: "Handlers") -> None:
     page.edit.click(None, [page.editor], [page.editor], js="(code) => window.dgemma.wrapEdit(code)")
     page.language.change(handlers.editor_mode, [page.language, page.editor], [page.editor], api_visibility="private", queue=False)
     page.teaching.change(handlers.teach, [page.teaching], [page.teaching_note, *knobs], api_visibility="private", queue=False)
+    wire_compare(page.compare, handlers.service, page.editor, page.language, page.knobs)
     wire_player(page.player, page.slider, page.state, page.candidates, stop_on=[page.fill.click, page.candidates.input])
     page.slider.change(handlers.show_pass, [page.slider, page.state, page.candidates], [page.canvas, page.plot], api_visibility="private", queue=False, show_progress="hidden")
     page.candidates.input(handlers.pick, [page.candidates, page.state], page.result_outputs, api_visibility="private", queue=False)

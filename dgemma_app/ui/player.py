@@ -30,7 +30,7 @@ class Player:
 
 def build_player() -> Player:
     """The controls, in one row under the pass slider."""
-    with gr.Row(elem_id="dgemma-player", equal_height=True):
+    with gr.Row(elem_id="dgemma-player", equal_height=False):
         back = gr.Button("◀ Step back", size="sm", elem_id="dgemma-back", min_width=90)
         play = gr.Button(PLAY, size="sm", variant="secondary", elem_id="dgemma-play", min_width=90)
         forward = gr.Button("Step forward ▶", size="sm", elem_id="dgemma-forward", min_width=90)
