@@ -96,5 +96,19 @@
     true,
   );
 
-  window.dgemma = { insertGap, wrapEdit };
+  // During a fill, bring the live canvas into view once (it is below the fold on most screens).
+  function followFill() {
+    const box = document.getElementById("dgemma-canvas");
+    if (!box) return;
+    const observer = new MutationObserver(() => {
+      const caption = box.querySelector(".dg-caption");
+      if (!caption || !caption.textContent.startsWith("Live")) return;
+      observer.disconnect();
+      const { top, bottom } = box.getBoundingClientRect();
+      if (top < 0 || bottom > window.innerHeight) box.scrollIntoView({ behavior: "smooth", block: "center" });
+    });
+    observer.observe(box, { childList: true, subtree: true, characterData: true });
+  }
+
+  window.dgemma = { insertGap, wrapEdit, followFill };
 })();

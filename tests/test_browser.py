@@ -130,8 +130,10 @@ def test_closing_the_tab_mid_fill_stops_the_model(app, page, shots):
     page.locator("#dgemma-editor .cm-content").click()
     page.keyboard.press("Control+A")
     page.keyboard.type("import os\nx = <FILL:2000>")  # over a hundred windows: far longer than this test waits
+    expect(page.locator("#dgemma-canvas")).not_to_be_in_viewport()  # below the fold before the fill
     page.keyboard.press("Control+Enter")
     expect(page.locator("#dgemma-canvas .dg-caption")).to_contain_text("Live", timeout=WAIT)
+    expect(page.locator("#dgemma-canvas pre.dg-canvas")).to_be_in_viewport()  # scrolled into view by itself
     assert service.running == 1
     page.screenshot(path=str(shots / "live.png"), full_page=True)
     page.close()
