@@ -319,3 +319,26 @@ def test_side_by_side_shows_diffusion_and_left_to_right_on_one_slider(page, shot
     expect(canvases.last).to_have_attribute("data-step", "1")
     view.scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "side-by-side.png"), full_page=True)
+
+
+def test_dark_mode_plot_and_error_table_follow_the_theme(app, browser, shots):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, color_scheme="dark")
+    try:
+        page.goto(app[0] + "?__theme=dark")
+        expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
+        page.locator("#dgemma-editor .cm-content").click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("def f(:\n    return <FILL:4>\n")  # an error already in the input fills the table
+        page.keyboard.press("Control+Enter")
+        expect(page.locator("#dgemma-status")).to_contain_text("Filled in", timeout=WAIT)
+        plot = page.locator("svg.dg-plot")
+        expect(plot).to_be_visible()
+        assert plot.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(17, 24, 39)"  # the page's dark, not white
+        for cell in page.locator(".dg-issues td").all():  # light text on the dark page, in a fill or not
+            red, green, blue = map(int, re.findall(r"\d+", cell.evaluate("e => getComputedStyle(e).color"))[:3])
+            assert red + green + blue > 450
+        page.screenshot(path=str(shots / "dark-mode.png"), full_page=True)
+    finally:
+        page.close()

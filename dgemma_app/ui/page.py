@@ -15,6 +15,7 @@ import gradio as gr
 
 from .. import syntax
 from ..model import ModelLoadError
+from ..prose import guess_language
 from ..results import FillResult, FillStats, counted
 from ..settings import Setting
 from ..wiring import front_end_settings
@@ -175,7 +176,8 @@ def wire(page: Page, handlers: "Handlers") -> None:
     page.stop.click(handlers.stopped, None, [page.status, page.stop], cancels=[run], api_visibility="private", queue=False)
     page.insert.click(None, [page.editor], [page.editor], js="(code) => window.dgemma.insertGap(code)")
     page.edit.click(None, [page.editor], [page.editor], js="(code) => window.dgemma.wrapEdit(code)")
-    page.language.change(handlers.editor_mode, [page.language, page.editor], [page.editor], api_visibility="private", queue=False)
+    for event in (page.language.change, page.editor.blur):  # auto follows what was typed once the editor is left
+        event(handlers.editor_mode, [page.language, page.editor], [page.editor], api_visibility="private", queue=False)
     page.teaching.change(handlers.teach, [page.teaching], [page.teaching_note, *knobs], api_visibility="private", queue=False)
     wire_compare(page.compare, handlers.service, page.editor, page.language, page.knobs)
     wire_player(page.player, page.slider, page.state, page.candidates, stop_on=[page.fill.click, page.candidates.input])
@@ -303,7 +305,7 @@ class Handlers:
 
     def editor_mode(self, language: str, code: str) -> gr.Code:
         """Highlight the editor as the chosen (or guessed) language."""
-        name = syntax.guess_language(code or "") if language == AUTO else language
-        return gr.Code(language=EDITOR_MODES.get(name or ""))
+        name = guess_language(code or "") if language == AUTO else language
+        return gr.Code(language=EDITOR_MODES.get(name or ""), wrap_lines=name == syntax.TEXT)  # prose wraps
 
 
