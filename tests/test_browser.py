@@ -216,12 +216,15 @@ def test_badge_is_false_for_an_empty_python_block_body(page):
     expect(page.locator("#dgemma-issues")).to_contain_text("IndentationError")
 
 
-def test_teaching_mode_settles_gradually_and_play_moves_the_slider(page, shots):
+def test_teaching_mode_settles_gradually_and_play_moves_the_slider(app, page, shots):
     """The teaching example turns teaching mode on; its fill takes at least 6 passes, some of them with part of
     the gap accepted and part still noise, and Play moves the slider by itself."""
     from playwright.sync_api import expect
 
     expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
+    if app[1].source == str(DEFAULT_MODEL_DIR):  # the embedded toy model says what to expect of it
+        expect(page.locator("#dgemma-model")).to_contain_text("embedded toy model")
+        expect(page.get_by_role("link", name="README")).to_have_attribute("href", re.compile(r"README\.md$"))
     page.get_by_role("button", name="Teaching: watch a gap settle").click()
     expect(page.get_by_label("Teaching mode")).to_be_checked()
     expect(page.locator("#dgemma-teaching-note")).to_contain_text("Entropy bound 0.3")

@@ -8,13 +8,14 @@ picker only index it, they never run the model again.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from dataclasses import asdict, dataclass
 from typing import Iterator
 
 import gradio as gr
 
 from .. import syntax
-from ..model import ModelLoadError
+from ..model import DEFAULT_MODEL_DIR, PROJECT_ROOT, ModelLoadError
 from ..prose import guess_language
 from ..results import FillResult, FillStats, counted
 from ..settings import Setting
@@ -35,6 +36,14 @@ EDITOR_MODES = {
     "c": "c", "cpp": "cpp", "go": "cpp", "rust": "cpp", "java": "cpp",
 }
 START = render.message("Pick an example or write code with a <FILL> gap, then press Fill (Ctrl+Enter).")
+README = PROJECT_ROOT / "README.md"  # served to the page (ui.launch allows this one file)
+README_URL = f"/gradio_api/file={README}"
+TOY_MODEL = (
+    "\n\nThis is the embedded toy model (5M parameters, trained on CPU in minutes): its fills are often wrong, but every "
+    "pass of its decoding is real, which is what this page shows. For useful fills start the app on a DiffusionGemma "
+    "checkpoint, e.g. `python app.py --model google/diffusiongemma-26B-A4B-it --device-map auto --dtype bf16` "
+    f"([README]({README_URL}), section *Configuration, Docker, the real model*)."
+)
 IDLE = gr.update(interactive=False)  # Stop while nothing runs
 NOTHING_DENOISED = render.message("Nothing was denoised: an <EDIT> at strength 0 keeps its text, so there are no passes to show.")
 KEYS = (
@@ -205,6 +214,8 @@ class Handlers:
             info, defaults = self.service.describe(), asdict(self.service.defaults())
         except ModelLoadError as err:
             return (f"Model: `{self.service.source}` could not be loaded", render.message(str(err), "error"), *[gr.skip()] * len(p.knobs))
+        if Path(self.service.engine().loaded.source).resolve() == DEFAULT_MODEL_DIR.resolve():
+            info += TOY_MODEL
         # a knob the loaded family lacks keeps its place
         return (info, gr.skip(), *[knob_default(c, defaults[name]) if name in defaults else gr.skip() for name, c in p.knobs.items()])
 
