@@ -73,9 +73,10 @@ faintly) in slots it does not need, so the gap shrinks to fit. `<FILL:n>` caps a
 (*Exact length* makes it exactly *n*, as for a model without a filler), and `<EDIT>old</EDIT>` seeds
 the slots with the old code and re-noises a share of it (*edit strength*).
 
-**Compare with left to right.** Tick *Left-to-right baseline* to fill the same gap one token per
-pass, as an autoregressive model would, stopping at the filler as it would stop at its end token:
-with long gaps (*Exact length*) the diffusion sampler needs several times fewer passes.
+**Compare with left to right.** Press *Compare* under the player to fill the same gap with the
+diffusion sampler and with the left-to-right baseline (one token per pass, as an autoregressive model
+would, stopping at the filler as it would stop at its end token), one canvas above the other on one
+slider: with long gaps (*Exact length*) the diffusion sampler needs several times fewer passes.
 
 **The check.** tree-sitter parses the filled file: the badge says whether it parses, and which
 errors are new (made by a fill) or were already in your input. With several candidates the one
