@@ -106,6 +106,7 @@ def test_fill_slider_and_bad_input(page, shots):
     page.keyboard.type("print('no gap here')")
     page.get_by_role("button", name=re.compile("^Fill")).click()
     expect(page.get_by_role("alert")).to_contain_text("No gaps found")
+    expect(page.get_by_role("button", name="Stop")).to_be_disabled()  # nothing runs after a refused fill
     expect(editor).to_have_text("print('no gap here')")
     page.screenshot(path=str(shots / "bad-input.png"))
 

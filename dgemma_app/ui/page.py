@@ -175,10 +175,10 @@ def wire(page: Page, handlers: "Handlers") -> None:
     """Events of the page and the named API endpoints."""
     knobs = list(page.knobs.values())
     outputs = [page.status, page.stop, *page.result_outputs]
-    page.fill.click(  # Stop works while the fill waits in the queue too; the live canvas scrolls into view
+    start = page.fill.click(  # Stop works while the fill waits in the queue too; the live canvas scrolls into view
         lambda: gr.Button(interactive=True), None, [page.stop], api_visibility="private", queue=False, js="() => window.dgemma.followFill()",
     )
-    run = page.fill.click(
+    run = start.then(  # after Stop is enabled, so the fill's last update (Stop disabled) always comes later
         handlers.fill, [page.editor, page.language, *knobs], outputs,
         concurrency_id="model", api_visibility="undocumented", api_name="page_fill", show_progress="hidden",
     )
