@@ -15,6 +15,7 @@ from . import syntax
 from .engine import Engine, FillRequest
 from .gaps import Limits
 from .model import ModelLoadError
+from .results import counted, rate
 from .settings import SettingsError
 from .wiring import add_model_args, add_sampler_args, env, limits_from_args, load_from_args, settings_from_args
 
@@ -123,7 +124,7 @@ def summary(result) -> str:
     s = result.stats
     verdict = "parses" if report.parses else f"{len(report.issues)} parse error(s)"
     parse = f"{verdict} ({report.checked_by})" if report.checked else report.checked_by
-    return f"{parse}; {s.tokens} tokens in {s.passes} passes, {s.seconds:.2f} s ({s.tokens_per_second:.0f} tokens/s)"
+    return f"{parse}; {counted(s.tokens, 'token')} in {counted(s.passes, 'pass', 'passes')}, {s.seconds:.2f} s ({rate(s.tokens_per_second)} tokens/s)"
 
 
 def main(argv: list[str] | None = None) -> int:

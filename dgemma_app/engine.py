@@ -9,6 +9,7 @@ it returns plain dataclasses, and the per-pass trace is data that a page or `--j
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import torch
 from . import syntax
 from .backends.base import LoadedModel, PassRecord, WindowBatch, backend_for, settings_for
 from .gaps import Edit, Gap, Known, Limits, Segment, parse_markers, stitch, without_gaps
+from .pieces import readable, token_bytes
 from .results import Candidate, FillResult, FillStats, Position, TracePass
 from .settings import FillSettings, SettingsError
 
@@ -200,20 +202,41 @@ def _window_batch(rows: list[_Row], window: int, loaded: LoadedModel, notes: lis
     return WindowBatch(window, prefixes, initial, known, owner, must_fill, lead), offsets
 
 
-def _state(row: _Row, offset: int, i: int, known: bool, accepted: bool) -> Position:
-    """How the trace shows canvas position `i` of a window starting at `offset`."""
+def _state(row: _Row, offset: int, i: int, known: bool, kept: bool, final: bool = False) -> Position:
+    """How the trace shows canvas position `i` of a window starting at `offset` after a pass (see `Position`)."""
     if offset + i >= len(row.ids):
         return Position.OUTSIDE
-    return Position.KNOWN if known else Position.ACCEPTED if accepted else Position.NOISE
+    return Position.KNOWN if known else Position.ACCEPTED if final else Position.KEPT if kept else Position.NOISE
 
 
-def _write_back(row: _Row, b: int, offset: int, known: list[bool], final: list[int], last: PassRecord) -> None:
-    """The window's slot tokens and their last confidence go into the row."""
+def _start_state(row: _Row, offset: int, i: int, known: bool, seeded: bool) -> Position:
+    """A position of the starting canvas: an <EDIT>'s old token is a seed, every other slot noise."""
+    if offset + i >= len(row.ids) or known:
+        return _state(row, offset, i, known, False)
+    return Position.SEED if seeded else Position.NOISE
+
+
+def settled_from(drafts: list[list[int]], kept: list[list[bool]]) -> list[int]:
+    """Per canvas position, the first pass (index into `drafts`) from which its token is final: the sampler
+    kept that same token in every pass since, and the last pass's draft is the output. So a token shown as
+    accepted never changes again, while one the sampler kept and a later pass replaced is only kept."""
+    last = len(drafts) - 1
+    first = []
+    for i, token in enumerate(drafts[-1]):
+        k = last
+        while k > 0 and drafts[k - 1][i] == token and kept[k - 1][i]:
+            k -= 1
+        first.append(k)
+    return first
+
+
+def _write_back(row: _Row, b: int, offset: int, known: list[bool], final: list[int], records: list[PassRecord], first: list[int]) -> None:
+    """The window's slot tokens go into the row, each with its probability at the pass it became final."""
     for i in range(min(len(final), len(row.ids) - offset)):
         if not known[i]:
             row.ids[offset + i] = final[i]
             row.filled[offset + i] = True
-            row.confidence[offset + i] = last.confidence[b][i]
+            row.confidence[offset + i] = records[first[i]].confidence[b][i]
 
 
 def _give_back(fill: str, lead: str) -> str:
@@ -231,6 +254,7 @@ class Engine:
         self.loaded = loaded
         self.backend = backend(loaded)
         self._pieces: dict[int, str] = {}
+        self._bytes: dict[int, bytes | None] = {}
         # Backends may draw noise from torch's global generator, so one fill at a time keeps seeds reproducible.
         self._lock = threading.Lock()
 
@@ -244,6 +268,12 @@ class Engine:
             self._pieces[token_id] = self.loaded.tokenizer.decode([token_id])
         return self._pieces[token_id]
 
+    def raw(self, token_id: int) -> bytes | None:
+        """The bytes of one token, cached (asked only for tokens whose text alone is not a whole character)."""
+        if token_id not in self._bytes:
+            self._bytes[token_id] = token_bytes(self.loaded.tokenizer.convert_ids_to_tokens(token_id))
+        return self._bytes[token_id]
+
     def fill(self, text: str, language: str = "text", settings: FillSettings | None = None, on_pass: OnPass | None = None,
              cancel: threading.Event | None = None, limits: Limits = Limits()) -> FillResult:
         """Parse `text` and fill it: one call for library users. Raises MarkerError / FillCancelled."""
@@ -256,35 +286,25 @@ class Engine:
             raise SettingsError(f"These settings are for another model family; {self.backend.title} takes {self.backend.settings.__name__}.")
         rows = _build_rows(request.segments, self.loaded, settings)
         notes: list[str] = []
-        windows = total_passes = 0
+        windows = 0
         with self._lock:
             started = time.perf_counter()
             while active := [r for r in rows if r.next_window() is not None]:
-                total_passes += self._run_window(active, windows, settings, on_pass, cancel, notes)
+                self._run_window(active, windows, settings, on_pass, cancel, notes)
                 windows += 1
         candidates = [self._candidate(request, row, index) for index, row in enumerate(rows)]
         candidates.sort(key=lambda c: syntax.rank_key(c.report, c.confidence))
         best = candidates[0]
-        seconds = time.perf_counter() - started
-        null = self.loaded.null_id
-        tokens = sum(1 for t, o in zip(rows[best.row].ids, rows[best.row].owner) if o >= 0 and t != null)
-        stats = FillStats(
-            seconds=round(seconds, 4),
-            passes=total_passes,
-            tokens=tokens,
-            tokens_per_pass=round(tokens / best.passes, 3) if best.passes else 0.0,
-            tokens_per_second=round(tokens / seconds, 2) if seconds > 0 else 0.0,
-            windows=windows,
-        )
+        stats = FillStats.of(best, time.perf_counter() - started, windows)
         return FillResult(best.text, best.fills, request.language, best.report, candidates, stats, notes)
 
     def _run_window(self, rows: list[_Row], window: int, settings: FillSettings, on_pass: OnPass | None,
-                    cancel: threading.Event | None, notes: list[str]) -> int:
-        """Denoise one canvas per row as one batch; write the slot tokens back. Returns passes run."""
+                    cancel: threading.Event | None, notes: list[str]) -> None:
+        """Denoise one canvas per row as one batch; write the slot tokens back."""
         batch, offsets = _window_batch(rows, window, self.loaded, notes)
         start = self.backend.start(batch, settings)  # [B, C]
         for b, row in enumerate(rows):
-            state = [_state(row, offsets[b], i, k, s >= 0) for i, (k, s) in enumerate(zip(batch.known[b], batch.initial[b]))]
+            state = [_start_state(row, offsets[b], i, k, s >= 0) for i, (k, s) in enumerate(zip(batch.known[b], batch.initial[b]))]
             row.trace.append(self._trace_pass(window, 0, list(start[b]), state, None, None, None))
         live: list[TracePass] = []
 
@@ -295,12 +315,13 @@ class Engine:
 
         denoised = self.backend.denoise(batch, start, settings, show_live if on_pass else None, cancel)
         for b, row in enumerate(rows):
-            for step, record in enumerate(denoised.passes, start=1):
-                if record.active[b]:
-                    row.trace.append(self._record_pass(window, step, record, b, batch.known[b], offsets[b], row, row.trace[-1]))
-                    row.passes += 1
-            _write_back(row, b, offsets[b], batch.known[b], denoised.final[b], denoised.passes[-1])
-        return len(denoised.passes)
+            records = [r for r in denoised.passes if r.active[b]]  # the row's own passes: it may stop before the batch
+            first = settled_from([r.draft[b] for r in records], [r.accepted[b] for r in records])
+            for step, record in enumerate(records, start=1):
+                final = [step > f for f in first]
+                row.trace.append(self._record_pass(window, step, record, b, batch.known[b], offsets[b], row, row.trace[-1], final))
+            row.passes += len(records)
+            _write_back(row, b, offsets[b], batch.known[b], denoised.final[b], records, first)
 
     def _trace_pass(self, window: int, step: int, ids: list[int], state: list[Position], previous: TracePass | None,
                     confidence: list[float] | None, entropy: list[float] | None) -> TracePass:
@@ -309,7 +330,7 @@ class Engine:
             window=window,
             step=step,
             token_ids=ids,
-            pieces=[self.piece(t) for t in ids],
+            pieces=readable(ids, self.piece, self.raw),
             state=state,
             changed=[x != y for x, y in zip(ids, before)],
             confidence=confidence or [1.0 if s is Position.KNOWN else 0.0 for s in state],
@@ -317,8 +338,10 @@ class Engine:
         )
 
     def _record_pass(self, window: int, step: int, record: PassRecord, b: int, known: list[bool], offset: int,
-                     row: _Row, previous: TracePass) -> TracePass:
-        state = [_state(row, offset, i, k, a) for i, (k, a) in enumerate(zip(known, record.accepted[b]))]
+                     row: _Row, previous: TracePass, final: list[bool] | None = None) -> TracePass:
+        """One pass of row `b`; `final` marks the positions whose token is final by now (unknown while live)."""
+        final = final or [False] * len(known)
+        state = [_state(row, offset, i, k, a, f) for i, (k, a, f) in enumerate(zip(known, record.accepted[b], final))]
         confidence = [round(c, 4) for c in record.confidence[b]]
         entropy = [round(e, 4) for e in record.entropy[b]]
         return self._trace_pass(window, step, list(record.draft[b]), state, previous, confidence, entropy)
@@ -334,6 +357,7 @@ class Engine:
                  for s, ids, slots, lead in zip(markers, fill_ids, row.slots, row.leads)]
         text, spans = stitch(segments, fills)
         report = syntax.parse_report(text, request.language, spans, original=without_gaps(segments))
-        confidences = list(row.confidence.values())
-        confidence = sum(confidences) / len(confidences) if confidences else 1.0
-        return Candidate(text, fills, spans, row.slots, index, confidence, row.passes, report, syntax.rank_reason(report, confidence), row.trace)
+        logs = [math.log(p) for position, p in row.confidence.items() if row.ids[position] != null]
+        confidence = math.exp(sum(logs) / len(logs)) if logs else 1.0  # see Candidate.confidence
+        tokens = sum(map(len, fill_ids))
+        return Candidate(text, fills, spans, row.slots, index, confidence, row.passes, tokens, report, syntax.rank_reason(report, confidence), row.trace)

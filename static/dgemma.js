@@ -73,5 +73,42 @@
     true,
   );
 
-  window.dgemma = { insertGap, wrapEdit };
+  // A number typed into a slider's box outside its range is clamped by Gradio without a word; say so beside it.
+  const LABEL = "number input for ";
+  document.addEventListener(
+    "change",
+    (event) => {
+      const input = event.target;
+      const name = input instanceof HTMLInputElement && (input.getAttribute("aria-label") || "");
+      if (!name || !name.startsWith(LABEL) || !input.closest("#dgemma-settings")) return;
+      const block = input.closest(".block");
+      const old = block.querySelector(".dg-range-note");
+      if (old) old.remove();
+      const [value, low, high] = [input.value, input.min, input.max].map(Number);
+      if (input.value === "" || (value >= low && value <= high)) return;
+      const note = document.createElement("div");
+      note.className = "dg-range-note";
+      note.setAttribute("role", "alert");
+      const kept = Math.min(Math.max(value, low), high);
+      note.textContent = `${name.slice(LABEL.length)}: ${input.value} is outside ${low} to ${high}; the slider set it to ${kept}.`;
+      block.appendChild(note);
+    },
+    true,
+  );
+
+  // During a fill, bring the live canvas into view once (it is below the fold on most screens).
+  function followFill() {
+    const box = document.getElementById("dgemma-canvas");
+    if (!box) return;
+    const observer = new MutationObserver(() => {
+      const caption = box.querySelector(".dg-caption");
+      if (!caption || !caption.textContent.startsWith("Live")) return;
+      observer.disconnect();
+      const { top, bottom } = box.getBoundingClientRect();
+      if (top < 0 || bottom > window.innerHeight) box.scrollIntoView({ behavior: "smooth", block: "center" });
+    });
+    observer.observe(box, { childList: true, subtree: true, characterData: true });
+  }
+
+  window.dgemma = { insertGap, wrapEdit, followFill };
 })();

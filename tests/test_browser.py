@@ -90,7 +90,7 @@ def test_fill_slider_and_bad_input(page, shots):
     expect(page.locator("#dgemma-stats")).to_contain_text("tokens/pass")
 
     canvas = page.locator("#dgemma-canvas pre.dg-canvas")
-    expect(canvas.locator(".dg-tok").first).to_have_attribute("title", re.compile("confidence .* entropy"))
+    expect(canvas.locator(".dg-tok").first).to_have_attribute("title", re.compile("probability .* entropy"))
     final = canvas.inner_html()
     assert canvas.get_attribute("data-step") != "0"
     slider = page.get_by_label("number input for Pass")
@@ -106,6 +106,7 @@ def test_fill_slider_and_bad_input(page, shots):
     page.keyboard.type("print('no gap here')")
     page.get_by_role("button", name=re.compile("^Fill")).click()
     expect(page.get_by_role("alert")).to_contain_text("No gaps found")
+    expect(page.get_by_role("button", name="Stop")).to_be_disabled()  # nothing runs after a refused fill
     expect(editor).to_have_text("print('no gap here')")
     page.screenshot(path=str(shots / "bad-input.png"))
 
@@ -130,8 +131,10 @@ def test_closing_the_tab_mid_fill_stops_the_model(app, page, shots):
     page.locator("#dgemma-editor .cm-content").click()
     page.keyboard.press("Control+A")
     page.keyboard.type("import os\nx = <FILL:2000>")  # over a hundred windows: far longer than this test waits
+    expect(page.locator("#dgemma-canvas")).not_to_be_in_viewport()  # below the fold before the fill
     page.keyboard.press("Control+Enter")
     expect(page.locator("#dgemma-canvas .dg-caption")).to_contain_text("Live", timeout=WAIT)
+    expect(page.locator("#dgemma-canvas pre.dg-canvas")).to_be_in_viewport()  # scrolled into view by itself
     assert service.running == 1
     page.screenshot(path=str(shots / "live.png"), full_page=True)
     page.close()
@@ -212,3 +215,134 @@ def test_badge_is_false_for_an_empty_python_block_body(page):
     expect(badge).to_contain_text("parse error")
     expect(badge).not_to_contain_text("Parses")
     expect(page.locator("#dgemma-issues")).to_contain_text("IndentationError")
+
+
+def test_teaching_mode_settles_gradually_and_play_moves_the_slider(app, page, shots):
+    """The teaching example turns teaching mode on; its fill takes at least 6 passes, some of them with part of
+    the gap accepted and part still noise, and Play moves the slider by itself."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
+    if app[1].source == str(DEFAULT_MODEL_DIR):  # the embedded toy model says what to expect of it
+        expect(page.locator("#dgemma-model")).to_contain_text("embedded toy model")
+        expect(page.get_by_role("link", name="README")).to_have_attribute("href", re.compile(r"README\.md$"))
+    page.get_by_role("button", name="Teaching: watch a gap settle").click()
+    expect(page.get_by_label("Teaching mode")).to_be_checked()
+    expect(page.locator("#dgemma-teaching-note")).to_contain_text("Entropy bound 0.3")
+    page.get_by_role("button", name=re.compile("^Fill")).click()
+    expect(page.locator("#dgemma-status")).to_contain_text("Filled in", timeout=WAIT)
+
+    slider = page.get_by_label("number input for Pass")
+    last = int(slider.input_value())
+    assert last >= 6
+    canvas = page.locator("#dgemma-canvas pre.dg-canvas")
+    partial = 0
+    for index in range(1, last):
+        slider.fill(str(index))
+        slider.press("Enter")
+        expect(canvas).to_have_attribute("data-step", str(index))
+        partial += canvas.locator(".dg-accepted").count() > 0 and canvas.locator(".dg-noise").count() > 0
+        if index == last // 2:
+            page.screenshot(path=str(shots / "teaching-mid-fill.png"), full_page=True)
+    assert partial >= 2
+
+    slider.fill("0")
+    slider.press("Enter")
+    expect(canvas).to_have_attribute("data-step", "0")
+    assert "\ufffd" not in canvas.inner_text()  # byte-level noise shows as characters or ⟨xx⟩
+    page.get_by_role("button", name="▶ Play").click()
+    expect(canvas).to_have_attribute("data-step", "2", timeout=WAIT)  # moved on by itself
+    page.get_by_role("button", name="⏸ Pause").click()
+    expect(page.get_by_role("button", name="▶ Play")).to_be_visible()
+    before = int(slider.input_value())
+    page.get_by_role("button", name="Step forward ▶").click()
+    expect(slider).to_have_value(str(before + 1))
+    page.get_by_role("button", name="◀ Step back").click()
+    expect(slider).to_have_value(str(before))
+
+
+def test_status_slider_and_stats_agree_and_bad_settings_are_named(page):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
+    stop = page.get_by_role("button", name="Stop")
+    expect(stop).to_be_disabled()  # nothing runs, so there is nothing to stop
+    page.get_by_role("button", name="Python: a function body").click()
+    page.get_by_role("button", name=re.compile("^Fill")).click()
+    status = page.locator("#dgemma-status")
+    expect(status).to_contain_text("Filled in", timeout=WAIT)
+    expect(stop).to_be_disabled()
+    passes = int(re.search(r"took (\d+) pass", status.inner_text()).group(1))
+    slider = page.get_by_label("number input for Pass")
+    assert int(slider.input_value()) == passes  # one window: the last position is its last pass
+    expect(page.locator("#dgemma-canvas .dg-caption")).to_contain_text(f"pass {passes} of {passes}")
+    expect(page.locator("#dgemma-stats .dg-chip").filter(has_text="pass").first).to_have_text(re.compile(rf"^{passes} pass(es)?$"))
+    slider.fill("0")
+    slider.press("Enter")
+    expect(page.locator("#dgemma-canvas .dg-caption")).to_contain_text("before any prediction")
+    expect(page.locator("#dgemma-badge")).to_contain_text("compile()")  # what the verdict covers
+
+    page.locator("#dgemma-editor .cm-content").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("x = <EDIT>1</EDIT>\n")
+    page.get_by_text("Settings (defaults from").click()
+    strength = page.get_by_label("number input for Edit strength")
+    strength.fill("0")
+    strength.press("Enter")
+    page.get_by_role("button", name=re.compile("^Fill")).click()
+    expect(status).to_contain_text("Filled in", timeout=WAIT)  # nothing to denoise is not a failure
+    expect(page.locator("#dgemma-canvas")).to_contain_text("Nothing was denoised")
+
+    max_passes = page.get_by_label("number input for Max passes")
+    max_passes.fill("9999")
+    max_passes.press("Enter")
+    expect(page.get_by_role("alert").filter(has_text="Max passes: 9999 is outside")).to_be_visible()
+    seed = page.get_by_label("Seed")
+    seed.fill("-1")
+    seed.press("Enter")
+    page.get_by_role("button", name=re.compile("^Fill")).click()
+    expect(status.get_by_role("alert")).to_contain_text("seed is -1")
+
+
+def test_side_by_side_shows_diffusion_and_left_to_right_on_one_slider(page, shots):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
+    page.get_by_role("button", name="JavaScript").click()
+    page.get_by_role("button", name="Compare: fill the gap both ways").click()
+    view = page.locator("#dgemma-compare")
+    expect(view.locator(".dg-compare-way")).to_have_count(2, timeout=WAIT)
+    expect(view.locator("h4").first).to_contain_text(re.compile(r"Diffusion: \d+ pass"))
+    expect(view.locator("h4").last).to_contain_text(re.compile(r"Left to right: \d+ pass"))
+    slider = page.get_by_label("number input for Both fills at pass")
+    slider.fill("1")
+    slider.press("Enter")
+    canvases = view.locator("pre.dg-canvas")
+    expect(canvases).to_have_count(2)
+    expect(canvases.first).to_have_attribute("data-step", "1")
+    expect(canvases.last).to_have_attribute("data-step", "1")
+    view.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "side-by-side.png"), full_page=True)
+
+
+def test_dark_mode_plot_and_error_table_follow_the_theme(app, browser, shots):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, color_scheme="dark")
+    try:
+        page.goto(app[0] + "?__theme=dark")
+        expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
+        page.locator("#dgemma-editor .cm-content").click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("def f(:\n    return <FILL:4>\n")  # an error already in the input fills the table
+        page.keyboard.press("Control+Enter")
+        expect(page.locator("#dgemma-status")).to_contain_text("Filled in", timeout=WAIT)
+        plot = page.locator("svg.dg-plot")
+        expect(plot).to_be_visible()
+        assert plot.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(17, 24, 39)"  # the page's dark, not white
+        for cell in page.locator(".dg-issues td").all():  # light text on the dark page, in a fill or not
+            red, green, blue = map(int, re.findall(r"\d+", cell.evaluate("e => getComputedStyle(e).color"))[:3])
+            assert red + green + blue > 450
+        page.screenshot(path=str(shots / "dark-mode.png"), full_page=True)
+    finally:
+        page.close()

@@ -19,6 +19,7 @@ import pytest
 
 from dgemma_app import cli, gaps
 from dgemma_app.gaps import Limits, MarkerError
+from dgemma_app.results import Position
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,7 +135,7 @@ def test_trace_has_every_pass(run):
         assert n == 16  # the tiny model's canvas
         for key in ("pieces", "state", "changed", "confidence", "entropy"):
             assert len(item[key]) == n, key
-        assert set(item["state"]) <= {"known", "accepted", "noise", "outside"}
+        assert set(item["state"]) <= {str(p) for p in Position}
 
 
 def test_without_trace_flag_there_is_no_trace(tiny_model_dir, tmp_path, capsys):

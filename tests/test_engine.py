@@ -15,11 +15,12 @@ from dgemma_app.backends.diffusion_gemma import (
     shared_prefix_cache,
     temperature_at,
 )
+from dgemma_app.engine import settled_from
 from dgemma_app.gaps import MarkerError
 from dgemma_app.settings import SettingsError
 
 FAST = dict(max_passes=6)
-STATES = {"known", "accepted", "noise", "outside"}
+STATES = {"known", "seed", "noise", "kept", "accepted", "outside"}
 
 
 def test_entropy_bound_accept_matches_the_library_sampler():
@@ -147,7 +148,7 @@ def test_edit_seeds_the_canvas_with_old_tokens(engine, tiny_loaded):
     result = engine.fill(f"<EDIT>{old}</EDIT>", "text", Settings(edit_strength=0.0001, **FAST))
     start = result.trace[0]
     old_ids = tiny_loaded.tokenizer(old, add_special_tokens=False)["input_ids"]
-    seeded = [t for t, s in zip(start.token_ids, start.state) if s == "accepted"]
+    seeded = [t for t, s in zip(start.token_ids, start.state) if s == "seed"]
     assert seeded[: len(old_ids)] == old_ids
 
 
@@ -272,7 +273,7 @@ def test_a_prefix_every_candidate_shares_is_encoded_once(engine, tiny_loaded):
 
 
 def test_exact_length_bans_the_filler_in_every_slot_of_a_sized_gap(engine, tiny_loaded):
-    from dgemma_app.engine import _build_rows
+    from dgemma_app.engine import settled_from, _build_rows
     from dgemma_app.gaps import parse_markers
 
     segments = parse_markers("a = <FILL:3>\nb = <FILL>\n")
@@ -293,3 +294,31 @@ def test_a_model_configured_for_a_static_cache_still_fills_several_candidates(en
     finally:
         gen.cache_implementation, gen.disable_compile = saved
     assert len(result.candidates) == 2 and all(result.fills)
+
+
+def test_settled_from_is_the_first_pass_of_the_final_unbroken_run_of_kept_tokens():
+    drafts = [[5, 7, 1], [5, 8, 2], [5, 8, 3]]
+    kept = [[True, True, False], [True, True, False], [False, False, False]]
+    # 5 kept from the first pass on; 7 was kept and then replaced by 8; the third slot is final only at the end
+    assert settled_from(drafts, kept) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("text", ["x = <FILL:8>\n", "def f(a):\n    <EDIT>return a + 1</EDIT>\n"])
+def test_an_accepted_token_never_changes_and_accepted_counts_only_grow(engine, text):
+    settings = Settings(**{**FAST, "max_passes": 12}, entropy_bound=0.3, t_max=0.8, t_min=0.3, stability_threshold=2)
+    for candidate in engine.fill(text, "python", settings).candidates:
+        trace = candidate.trace
+        for before, after in zip(trace, trace[1:]):
+            if after.window != before.window:
+                continue
+            assert after.accepted >= before.accepted
+            for i, state in enumerate(before.state):
+                if state == "accepted":
+                    assert after.state[i] == "accepted" and after.token_ids[i] == before.token_ids[i]
+
+
+def test_candidate_confidence_is_taken_where_each_token_was_accepted(engine):
+    result = engine.fill("x = <FILL:6>\n", "python", Settings(**{**FAST, "candidates": 4}, entropy_bound=0.3, t_max=0.8, t_min=0.3))
+    confidences = [c.confidence for c in result.candidates]
+    assert all(0 < c <= 1 for c in confidences)
+    assert len(set(confidences)) > 1 and max(confidences) < 0.5  # a random model is unsure; the last pass says ~1

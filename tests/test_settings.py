@@ -11,7 +11,7 @@ import pytest
 from dgemma_app.backends.diffusion_gemma import DiffusionGemmaBackend, DiffusionGemmaSettings, store_defaults
 from dgemma_app.settings import FillSettings, SettingsError, knob, settings_of
 from dgemma_app.train.export import SamplerSettings
-from dgemma_app.ui.page import fill_endpoint
+from dgemma_app.ui.api import fill_endpoint
 from dgemma_app.wiring import add_sampler_args
 
 FLAGS = ["--max-passes", "--entropy-bound", "--t-max", "--t-min", "--stability", "--confidence", "--filler-penalty", "--seed", "--candidates",

@@ -81,7 +81,9 @@ def test_exact_length_fills_every_slot_of_a_sized_gap(server):
         ("x = <FILL>\n" + "y = 1\n" * 1000, "python", {}, "over the limit"),
         ("x = <FILL>\n", "cobol", {}, "Unknown language"),
         ("x = <FILL>\n", "python", {"t_max": 0.2, "t_min": 0.5}, "t_max"),
-        ("Some words and then <FILL> more words.", "auto", {}, "pick one in the Language menu"),
+        ("x1 <FILL> y2", "auto", {}, "pick one in the Language menu"),
+        (42, "python", {}, "text must be a string; it was int 42"),
+        ("x = <FILL>\n", "python", {"seed": -1}, "seed is -1"),
     ],
 )
 @pytest.mark.slow

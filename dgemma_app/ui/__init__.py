@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..model import ModelLoadError
-from .page import build_demo
+from .page import README, build_demo
 from .service import Service
 from .source import FillSource
 
@@ -27,7 +27,7 @@ def launch(
     demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     _, url, _ = demo.launch(
         server_name=host, server_port=port, mcp_server=mcp, prevent_thread_lock=not block, quiet=not block,
-        css_paths=[STATIC / "dgemma.css"], head=f"<script>{script}</script>",
+        css_paths=[STATIC / "dgemma.css"], head=f"<script>{script}</script>", allowed_paths=[str(README)],
     )
     return url
 

@@ -1,6 +1,8 @@
 """Example inputs one click away, and the "How it works" text for newcomers."""
 from __future__ import annotations
 
+TEACHING_EXAMPLE = "Teaching: watch a gap settle"  # the example that turns teaching mode on
+
 # (label, language, text)
 EXAMPLES: list[tuple[str, str, str]] = [
     (
@@ -34,9 +36,10 @@ EXAMPLES: list[tuple[str, str, str]] = [
         "A diffusion model writes by refining a whole draft at once. <FILL:24> That is why it can fill the middle of a text: it reads the words after the gap as well as the words before it.\n",
     ),
     (
-        "Teaching: a tiny gap to scrub",
+        TEACHING_EXAMPLE,
         "python",
-        "# After the fill, move the pass slider from 0 upwards:\n# grey noise turns into accepted tokens, surest first.\ndef add(a, b):\n    return <FILL:3>\n",
+        '# Teaching mode is on: press Fill, then Play under the canvas.\n# Grey noise settles into tokens, the surest first.\n'
+        'def add(a, b):\n    """Return the sum of a and b."""\n    return <FILL:8>\n',
     ),
 ]
 
@@ -50,10 +53,16 @@ window is read once by the encoder. Inside the canvas, the code you wrote around
 (*clamped*: shown dim), and the gap's slots start as **noise** (grey): random tokens.
 
 **Passes.** In each pass the model predicts a token for every slot and says how sure it is (the
-*entropy* of its guess: 0 = certain). It **accepts** the surest predictions, as many as fit under
-the *entropy bound*, and turns the rest back into fresh noise for the next pass. Accepted tokens are
-coloured by confidence; tokens that changed in a pass are outlined. When the draft stops changing
-and is confident, the fill is done — often in far fewer passes than it has tokens (see *tokens/pass*).
+*entropy* of its guess: 0 = certain). The sampler **keeps** the surest predictions, as many as fit under
+the *entropy bound*, and turns the rest back into fresh noise for the next pass. A kept token goes back
+into the model, which may still replace it later; a token is **accepted** once it is kept and never
+changes again, so accepted tokens only grow from pass to pass. When the draft stops changing and is
+confident, the fill is done — often in far fewer passes than it has tokens (see *tokens/pass*).
+Teaching mode slows the sampler down so you can watch this; **Play** replays the passes.
+
+**Confidence.** A candidate's *confidence* is the geometric mean of its fill tokens' probabilities,
+each taken at the pass where that token was accepted (filler left out): how sure the model was when it
+committed, not at the end, when every token is near-certain.
 
 **Why both sides matter.** Because the canvas holds the code *after* the gap too, the model picks
 tokens that fit what follows: a closing bracket, a variable used later, the indentation. A
@@ -64,9 +73,10 @@ faintly) in slots it does not need, so the gap shrinks to fit. `<FILL:n>` caps a
 (*Exact length* makes it exactly *n*, as for a model without a filler), and `<EDIT>old</EDIT>` seeds
 the slots with the old code and re-noises a share of it (*edit strength*).
 
-**Compare with left to right.** Tick *Left-to-right baseline* to fill the same gap one token per
-pass, as an autoregressive model would, stopping at the filler as it would stop at its end token:
-with long gaps (*Exact length*) the diffusion sampler needs several times fewer passes.
+**Compare with left to right.** Press *Compare* under the player to fill the same gap with the
+diffusion sampler and with the left-to-right baseline (one token per pass, as an autoregressive model
+would, stopping at the filler as it would stop at its end token), one canvas above the other on one
+slider: with long gaps (*Exact length*) the diffusion sampler needs several times fewer passes.
 
 **The check.** tree-sitter parses the filled file: the badge says whether it parses, and which
 errors are new (made by a fill) or were already in your input. With several candidates the one

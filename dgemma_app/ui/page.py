@@ -7,22 +7,27 @@ picker only index it, they never run the model again.
 """
 from __future__ import annotations
 
-import inspect
 import logging
+from pathlib import Path
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 import gradio as gr
 
 from .. import syntax
-from ..model import ModelLoadError
-from ..results import FillResult, Position
+from ..model import DEFAULT_MODEL_DIR, PROJECT_ROOT, ModelLoadError
+from ..prose import guess_language
+from ..results import FillResult, FillStats, counted
 from ..settings import Setting
 from ..wiring import front_end_settings
 from . import render
-from .examples import EXAMPLES, HOW_IT_WORKS
+from .compare import Compare, build_compare, wire_compare
+from .examples import EXAMPLES, HOW_IT_WORKS, TEACHING_EXAMPLE
+from .player import Player, build_player, wire_player
+from .api import UNEXPECTED, defaults_endpoint, fill_endpoint
 from .service import AUTO, Progress
 from .source import FillSource, FillUnavailable
+from .teaching import teaching_note, teaching_values
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +37,20 @@ EDITOR_MODES = {
     "c": "c", "cpp": "cpp", "go": "cpp", "rust": "cpp", "java": "cpp",
 }
 START = render.message("Pick an example or write code with a <FILL> gap, then press Fill (Ctrl+Enter).")
+README = PROJECT_ROOT / "README.md"  # served to the page (ui.launch allows this one file)
+README_URL = f"/gradio_api/file={README}"
+TOY_MODEL = (
+    "\n\nThis is the embedded toy model (5M parameters, trained on CPU in minutes): its fills are often wrong, but every "
+    "pass of its decoding is real, which is what this page shows. For useful fills start the app on a DiffusionGemma "
+    "checkpoint, e.g. `python app.py --model google/diffusiongemma-26B-A4B-it --device-map auto --dtype bf16` "
+    f"([README]({README_URL}), section *Configuration, Docker, the real model*)."
+)
+IDLE = gr.update(interactive=False)  # Stop while nothing runs
+NOTHING_DENOISED = render.message("Nothing was denoised: an <EDIT> at strength 0 keeps its text, so there are no passes to show.")
 KEYS = (
     "Ctrl+I puts a `<FILL>` gap at the caret (over a selection, instead of it) · Ctrl+E wraps the selection "
     "in `<EDIT>…</EDIT>` · Tab indents in the editor: press Esc, then Tab, to move on"
 )
-UNEXPECTED = "The fill failed unexpectedly; the server log has the details."
 
 
 def _component(setting: Setting) -> gr.components.Component:
@@ -47,8 +61,8 @@ def _component(setting: Setting) -> gr.components.Component:
     if k.slider:
         low, high, step = k.slider
         return gr.Slider(low, high, value=setting.default, step=step, label=k.label, info=k.help)
-    whole = setting.kind is int
-    return gr.Number(setting.default, label=k.label, info=k.help, precision=0 if whole else None, minimum=k.low if whole else None)
+    # no minimum: Gradio's own range check would answer with a toast that does not name the knob; the settings do
+    return gr.Number(setting.default, label=k.label, info=k.help, precision=0 if setting.kind is int else None)
 
 
 def _knobs() -> dict[str, gr.components.Component]:
@@ -76,6 +90,8 @@ class Page:
     fill: gr.Button
     stop: gr.Button
     status: gr.HTML
+    teaching: gr.Checkbox
+    teaching_note: gr.Markdown
     knobs: dict[str, gr.components.Component]
     badge: gr.HTML
     result: gr.HTML
@@ -86,6 +102,8 @@ class Page:
     canvas: gr.HTML
     slider: gr.Slider
     plot: gr.HTML
+    player: Player
+    compare: Compare
     state: gr.State
 
     @property
@@ -115,14 +133,16 @@ def build_demo(service: FillSource) -> gr.Blocks:
                     insert = gr.Button("Insert gap · Ctrl+I", elem_id="dgemma-insert", scale=2)
                     edit = gr.Button("Wrap in EDIT · Ctrl+E", elem_id="dgemma-edit", scale=2)
                     fill = gr.Button("Fill · Ctrl+Enter", variant="primary", elem_id="dgemma-fill", scale=2)
-                    stop = gr.Button("Stop", variant="stop", elem_id="dgemma-stop", scale=1, min_width=70)
+                    stop = gr.Button("Stop", variant="stop", elem_id="dgemma-stop", scale=1, min_width=70, interactive=False)
                 gr.Markdown(KEYS, elem_id="dgemma-keys")
                 status = gr.HTML(START, elem_id="dgemma-status")
+                teaching = gr.Checkbox(False, label="Teaching mode: slow the sampler down to watch it", elem_id="dgemma-teaching")
+                note = gr.Markdown(visible=False, elem_id="dgemma-teaching-note")
                 gr.Examples(
-                    [[text, lang] for _, lang, text in EXAMPLES], inputs=[editor, language],
+                    [[text, lang, label == TEACHING_EXAMPLE] for label, lang, text in EXAMPLES], inputs=[editor, language, teaching],
                     example_labels=[label for label, _, _ in EXAMPLES], label="Examples: one click loads one",
                 )
-                with gr.Accordion("Settings (defaults from the model's generation_config.json)", open=False):
+                with gr.Accordion("Settings (defaults from the model's generation_config.json)", open=False, elem_id="dgemma-settings"):
                     knobs = _knobs()
             with gr.Column(scale=1, min_width=420):
                 gr.Markdown("### Result")
@@ -137,12 +157,17 @@ def build_demo(service: FillSource) -> gr.Blocks:
             with gr.Column(scale=3):
                 canvas = gr.HTML('<div class="dg-empty">The canvas appears here during a fill.</div>', elem_id="dgemma-canvas")
                 slider = gr.Slider(0, 1, value=0, step=1, label="Pass", info="every pass of every window, in order", interactive=False, elem_id="dgemma-pass")
+                player = build_player()
             with gr.Column(scale=2, min_width=320):
                 plot = gr.HTML(elem_id="dgemma-plot")
+        compare = build_compare()
         with gr.Accordion("How it works", open=True, elem_id="dgemma-how"):
-            gr.Markdown(HOW_IT_WORKS)
+            gr.Markdown(HOW_IT_WORKS + render.states_markdown())
         state = gr.State(None)
-        page = Page(demo, model_info, editor, language, insert, edit, fill, stop, status, knobs, badge, result, issues, candidates, stats, use, canvas, slider, plot, state)
+        page = Page(
+            demo, model_info, editor, language, insert, edit, fill, stop, status, teaching, note, knobs, badge, result, issues,
+            candidates, stats, use, canvas, slider, plot, player, compare, state,
+        )
         wire(page, Handlers(service, page))
     return demo
 
@@ -150,21 +175,28 @@ def build_demo(service: FillSource) -> gr.Blocks:
 def wire(page: Page, handlers: "Handlers") -> None:
     """Events of the page and the named API endpoints."""
     knobs = list(page.knobs.values())
-    outputs = [page.status, *page.result_outputs]
-    run = page.fill.click(
+    outputs = [page.status, page.stop, *page.result_outputs]
+    start = page.fill.click(  # Stop works while the fill waits in the queue too; the live canvas scrolls into view
+        lambda: gr.Button(interactive=True), None, [page.stop], api_visibility="private", queue=False, js="() => window.dgemma.followFill()",
+    )
+    run = start.then(  # after Stop is enabled, so the fill's last update (Stop disabled) always comes later
         handlers.fill, [page.editor, page.language, *knobs], outputs,
         concurrency_id="model", api_visibility="undocumented", api_name="page_fill", show_progress="hidden",
     )
-    page.stop.click(handlers.stopped, None, [page.status], cancels=[run], api_visibility="private", queue=False)
+    page.stop.click(handlers.stopped, None, [page.status, page.stop], cancels=[run], api_visibility="private", queue=False)
     page.insert.click(None, [page.editor], [page.editor], js="(code) => window.dgemma.insertGap(code)")
     page.edit.click(None, [page.editor], [page.editor], js="(code) => window.dgemma.wrapEdit(code)")
-    page.language.change(handlers.editor_mode, [page.language, page.editor], [page.editor], api_visibility="private", queue=False)
+    for event in (page.language.change, page.editor.blur):  # auto follows what was typed once the editor is left
+        event(handlers.editor_mode, [page.language, page.editor], [page.editor], api_visibility="private", queue=False)
+    page.teaching.change(handlers.teach, [page.teaching], [page.teaching_note, *knobs], api_visibility="private", queue=False)
+    wire_compare(page.compare, handlers.service, page.editor, page.language, page.knobs)
+    wire_player(page.player, page.slider, page.state, page.candidates, stop_on=[page.fill.click, page.candidates.input])
     page.slider.change(handlers.show_pass, [page.slider, page.state, page.candidates], [page.canvas, page.plot], api_visibility="private", queue=False, show_progress="hidden")
     page.candidates.input(handlers.pick, [page.candidates, page.state], page.result_outputs, api_visibility="private", queue=False)
     page.use.click(handlers.use, [page.state, page.candidates], [page.editor], api_visibility="private", queue=False)
     page.demo.load(handlers.load, None, [page.model_info, page.status, *knobs], api_visibility="private")
-    gr.api(fill_endpoint(handlers), api_name="fill", concurrency_id="model")
-    gr.api(handlers.api_defaults, api_name="defaults")
+    gr.api(fill_endpoint(handlers.service), api_name="fill", concurrency_id="model")
+    gr.api(defaults_endpoint(handlers.service), api_name="defaults")
 
 
 class Handlers:
@@ -183,8 +215,21 @@ class Handlers:
             info, defaults = self.service.describe(), asdict(self.service.defaults())
         except ModelLoadError as err:
             return (f"Model: `{self.service.source}` could not be loaded", render.message(str(err), "error"), *[gr.skip()] * len(p.knobs))
+        if Path(self.service.source or DEFAULT_MODEL_DIR).resolve() == DEFAULT_MODEL_DIR.resolve():
+            info += TOY_MODEL
         # a knob the loaded family lacks keeps its place
         return (info, gr.skip(), *[knob_default(c, defaults[name]) if name in defaults else gr.skip() for name, c in p.knobs.items()])
+
+    def teach(self, on: bool) -> tuple:
+        """Teaching mode on: its settings and a note on what they change; off: the model's settings back."""
+        knobs = front_end_settings()
+        try:
+            defaults = asdict(self.service.defaults())
+        except ModelLoadError as err:
+            return gr.Markdown(f"⚠ {err}", visible=True), *[gr.skip()] * len(self.page.knobs)
+        values = teaching_values(knobs, defaults, on)
+        note = gr.Markdown(teaching_note(knobs, defaults), visible=on)
+        return note, *[knob_default(c, values[name]) if name in values else gr.skip() for name, c in self.page.knobs.items()]
 
     def fill(self, code: str, language: str, *knobs) -> Iterator[dict]:
         """Stream the fill: each pass as it is computed (throttled), then the result."""
@@ -200,17 +245,18 @@ class Handlers:
                     first = False
                 else:
                     s = update.stats
-                    done = f"Filled in {s.seconds:.2f} s with {s.passes} passes. Move the pass slider to replay the denoising."
-                    yield {p.status: render.message(done, "ok"), **self._result(update, 0)}
+                    passes = counted(s.passes, "pass", "passes")
+                    done = f"Filled in {s.seconds:.2f} s; the best candidate took {passes}. Press Play or move the pass slider to replay them."
+                    yield {p.status: render.message(done, "ok"), p.stop: IDLE, **self._result(update, 0)}
         except (ValueError, ModelLoadError, FillUnavailable) as err:  # MarkerError, SettingsError, UnknownLanguageError
-            yield {p.status: render.message(str(err), "error"), **self._cleared()}
+            yield {p.status: render.message(str(err), "error"), p.stop: IDLE, **self._cleared()}
         except Exception:
             log.exception("fill failed")
-            yield {p.status: render.message(UNEXPECTED, "error"), **self._cleared()}
+            yield {p.status: render.message(UNEXPECTED, "error"), p.stop: IDLE, **self._cleared()}
 
-    def stopped(self) -> str:
-        """After Stop: the cancelled generator sets the fill's cancel event."""
-        return render.message("Stopped; the model was told to stop at its next pass.", "info")
+    def stopped(self) -> tuple:
+        """After Stop (enabled only while a fill runs or waits): the cancelled generator sets the fill's cancel event."""
+        return render.message("Stopped; the model was told to stop at its next pass.", "info"), IDLE
 
     def _live(self, update: Progress, clear: bool) -> dict:
         p = self.page
@@ -218,7 +264,7 @@ class Handlers:
         out[p.status] = render.message(f"Filling… pass {update.passes}, {update.seconds:.1f} s", "busy")
         if update.latest is not None:
             step = update.latest
-            out[p.canvas] = render.canvas(step, f"Live · window {step.window + 1} · pass {step.step}")
+            out[p.canvas] = render.canvas(step, f"Live · window {step.window + 1} · pass {step.step} (which kept tokens are final shows once the window ends)")
         return out
 
     def _cleared(self) -> dict:
@@ -234,7 +280,7 @@ class Handlers:
         """Every result component for candidate `index` of `result`."""
         p = self.page
         c = result.candidates[index]
-        last = len(c.trace) - 1
+        last = len(c.trace) - 1  # -1: nothing was denoised (an <EDIT> at strength 0 keeps its text)
         choices = [(render.candidate_label(result, i), i) for i in range(len(result.candidates))]
         return {
             p.badge: render.badge(c.report),
@@ -242,9 +288,9 @@ class Handlers:
             p.issues: render.issues(c.report),
             p.candidates: gr.Radio(choices=choices, value=index, visible=True),
             p.use: gr.Button(visible=True),
-            p.stats: render.stats(result.stats, result.notes),
-            p.canvas: render.canvas(c.trace[last], render.trace_caption(c.trace, last)),
-            p.slider: gr.Slider(0, max(last, 1), value=last, step=1, interactive=True),
+            p.stats: render.stats(FillStats.of(c, result.stats.seconds, result.stats.windows), result.notes),
+            p.canvas: render.canvas(c.trace[last], render.trace_caption(c.trace, last)) if c.trace else NOTHING_DENOISED,
+            p.slider: gr.Slider(0, max(last, 1), value=max(last, 0), step=1, interactive=bool(c.trace)),
             p.plot: render.plot(c.trace, last),
             p.state: result,
         }
@@ -254,6 +300,8 @@ class Handlers:
         if result is None:
             return gr.skip(), gr.skip()
         trace = result.candidates[candidate or 0].trace
+        if not trace:
+            return gr.skip(), gr.skip()
         i = min(max(int(index), 0), len(trace) - 1)
         return render.canvas(trace[i], render.trace_caption(trace, i)), render.plot(trace, i)
 
@@ -269,85 +317,7 @@ class Handlers:
 
     def editor_mode(self, language: str, code: str) -> gr.Code:
         """Highlight the editor as the chosen (or guessed) language."""
-        name = syntax.guess_language(code or "") if language == AUTO else language
-        return gr.Code(language=EDITOR_MODES.get(name or ""))
-
-    # ------------------------------------------------------------------ API
-
-    def api_fill(self, text: str, language: str, with_trace: bool, knobs: dict[str, Any]) -> Iterator[tuple[str, dict, dict, dict]]:
-        """The /fill endpoint's body (`fill_endpoint` gives it its signature): streamed progress, then the result."""
-        switches = {s.name for s in front_end_settings() if s.kind is bool}
-        overrides = {name: (value or None) if name in switches else value for name, value in knobs.items()}  # off = the default
-        try:
-            for update in self.service.run(self.service.request(text or "", language or AUTO), overrides):
-                if isinstance(update, Progress):
-                    yield text, {"status": "running"}, _progress(update), {}
-                else:
-                    report = {"status": "done", **update.report.to_dict()}
-                    yield update.text, report, asdict(update.stats), update.to_dict(with_trace=with_trace)
-        except (ValueError, ModelLoadError, FillUnavailable) as err:
-            yield text, {"status": "error", "message": str(err)}, {}, {}
-        except Exception:
-            log.exception("API fill failed")
-            yield text, {"status": "error", "message": UNEXPECTED}, {}, {}
-
-    def api_defaults(self) -> dict:
-        """The model's default sampler settings and a one-line description of the model."""
-        try:
-            return {"status": "ok", "model": self.service.describe(), "settings": asdict(self.service.defaults())}
-        except ModelLoadError as err:
-            return {"status": "error", "message": str(err)}
+        name = guess_language(code or "") if language == AUTO else language
+        return gr.Code(language=EDITOR_MODES.get(name or ""), wrap_lines=name == syntax.TEXT)  # prose wraps
 
 
-def _progress(update: Progress) -> dict:
-    """Progress of a running fill for API clients."""
-    out = {"passes": update.passes, "seconds": round(update.seconds, 3)}
-    if update.latest is not None:
-        step = update.latest
-        out.update(window=step.window, step=step.step, accepted=step.accepted, mean_entropy=round(step.mean_entropy, 4), draft="".join(
-            piece for piece, state in zip(step.pieces, step.state) if state is not Position.OUTSIDE))
-    return out
-
-
-API_DOC = """Fill every <FILL>, <FILL:n> and <EDIT>old</EDIT> marker in the text with the diffusion model.
-
-While the model runs, each streamed update has the text unchanged, report {"status": "running"}
-and progress in stats; the last update has the filled text. Bad input ends with report
-{"status": "error", "message": ...} and the text unchanged.
-
-Args:
-    text: source code or prose containing gap markers.
-    language: auto (guess from the text), text for prose, or one of %s.
-%s
-Returns:
-    The filled text, the parse report, the stats, and the details (candidates, notes, trace).
-"""
-WITH_TRACE_DOC = "with_trace: include every denoising pass of the best candidate in the details."
-WITH_TRACE_BEFORE = "exact_length"  # where with_trace has always sat: positional REST clients rely on the order
-
-
-def fill_endpoint(handlers: Handlers) -> Callable[..., Iterator[tuple[str, dict, dict, dict]]]:
-    """The /fill API function with one parameter per knob, its type hints and its docs, all from the settings;
-    gr.api reads them (and the MCP tool its schema) from the signature and the docstring."""
-    P = inspect.Parameter
-    params = [P("text", P.POSITIONAL_OR_KEYWORD, annotation=str), P("language", P.POSITIONAL_OR_KEYWORD, default=AUTO, annotation=str)]
-    docs = []
-    for s in front_end_settings():
-        switch = s.kind is bool
-        params.append(P(s.name, P.POSITIONAL_OR_KEYWORD, default=False if switch else None, annotation=bool if switch else s.kind | None))
-        docs.append(f"{s.name}: {s.knob.help}" + ("." if switch else f" ({s.knob.low} to {s.knob.high}; the model's default when empty)."))
-    at = next((i for i, p in enumerate(params) if p.name == WITH_TRACE_BEFORE), len(params))
-    params.insert(at, P("with_trace", P.POSITIONAL_OR_KEYWORD, default=False, annotation=bool))
-    docs.insert(at - 2, WITH_TRACE_DOC)
-    signature = inspect.Signature(params, return_annotation=tuple[str, dict, dict, dict])
-
-    def api_fill(*args, **kwargs):  # a generator: gr.api reads the hint for the shape of each streamed update
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        values = dict(bound.arguments)
-        yield from handlers.api_fill(values.pop("text"), values.pop("language"), values.pop("with_trace"), values)
-
-    api_fill.__signature__ = signature
-    api_fill.__annotations__ = {p.name: p.annotation for p in params} | {"return": signature.return_annotation}
-    api_fill.__doc__ = API_DOC % (", ".join(syntax.LANGUAGES[:-1]), "".join(f"    {line}\n" for line in docs))
-    return api_fill

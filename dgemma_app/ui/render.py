@@ -8,10 +8,10 @@ from __future__ import annotations
 from html import escape
 
 from ..model import NULL_TOKEN
-from ..results import FillResult, FillStats, Position, TracePass
+from ..results import FillResult, FillStats, Position, TracePass, counted, rate
 from ..syntax import ParseIssue, ParseReport
 
-CONFIDENCE_STEPS = (0.2, 0.4, 0.6, 0.8)  # accepted tokens are coloured in five confidence bands
+CONFIDENCE_STEPS = (0.2, 0.4, 0.6, 0.8)  # accepted tokens are coloured in five probability bands
 
 
 def message(text: str, kind: str = "info") -> str:
@@ -25,15 +25,19 @@ def _band(confidence: float) -> int:
     return sum(confidence >= step for step in CONFIDENCE_STEPS)
 
 
-STATE_LABELS = {
-    Position.KNOWN: "known context (clamped)",
-    Position.ACCEPTED: "accepted",
-    Position.NOISE: "not accepted: noise again next pass",
+# Every canvas state, defined once: (legend label, meaning). The legend, the tooltips and "How it works" use these.
+STATES: dict[Position, tuple[str, str]] = {
+    Position.KNOWN: ("known", "your text around the gap, clamped: the model can only predict its own token"),
+    Position.SEED: ("edit seed", "an <EDIT>'s old token in the starting canvas (strength decides how many start as noise)"),
+    Position.NOISE: ("noise", "the sampler did not keep this pass's guess (shown): the slot is random again next pass"),
+    Position.KEPT: ("kept, replaced later", "kept for the next pass, but a later pass replaces it; live, every kept token, as the future is not known yet"),
+    Position.ACCEPTED: ("accepted", "final: kept from this pass on and never changed again (on a window's last pass, every slot); coloured by its probability"),
 }
+BANDS = ("<0.2", "<0.4", "<0.6", "<0.8", "≥0.8")  # accepted tokens' probability in this pass
 
 
-def _token(piece: str, state: Position, changed: bool, confidence: float, entropy: float) -> str:
-    """One canvas position as a span; newlines show as ↵ and still break the line."""
+def _token(piece: str, state: Position, changed: bool, confidence: float, entropy: float, predicted: bool) -> str:
+    """One canvas position as a span; whitespace is marked (newlines still break the line)."""
     classes = ["dg-tok", f"dg-{state.value}"]
     if state is Position.ACCEPTED:
         classes.append(f"dg-c{_band(confidence)}")
@@ -41,36 +45,59 @@ def _token(piece: str, state: Position, changed: bool, confidence: float, entrop
         classes.append("dg-changed")
     if piece == NULL_TOKEN:
         classes.append("dg-null")
-    title = f"{piece!r} · {STATE_LABELS[state]} · confidence {confidence:.2f} · entropy {entropy:.2f} nats"
-    shown = escape(piece).replace("\n", "↵\n") if piece else "·"
-    return f'<span class="{" ".join(classes)}" title="{escape(title)}">{shown}</span>'
+    if not piece:
+        classes.append("dg-cont")
+    numbers = f"probability {confidence:.2f} · entropy {entropy:.2f} nats" if predicted else "no prediction yet"
+    text = repr(piece) if piece else "a byte that completes the character before it"
+    title = f"{text} · {STATES[state][0]}: {STATES[state][1]} · {numbers}"
+    return f'<span class="{" ".join(classes)}" title="{escape(title)}">{visible(piece)}</span>'
+
+WHITESPACE = {" ": "·", "\t": "→\t", "\n": "↵\n"}  # marks drawn over spaces, tabs and newlines in the canvas
+
+
+def visible(piece: str) -> str:
+    """A piece as HTML with its whitespace marked, so spaces and whitespace-only fills can be seen."""
+    return "".join(f'<span class="dg-ws">{WHITESPACE[ch]}</span>' if ch in WHITESPACE else escape(ch) for ch in piece)
 
 
 def canvas(step: TracePass, caption: str) -> str:
-    """The canvas at one pass: known context dim, noise grey, accepted coloured by confidence."""
+    """The canvas at one pass, each position coloured by its state (`STATES`), with the legend."""
     tokens = "".join(
-        _token(piece, state, changed, conf, ent)
+        _token(piece, state, changed, conf, ent, step.step > 0)
         for piece, state, changed, conf, ent in zip(step.pieces, step.state, step.changed, step.confidence, step.entropy)
         if state is not Position.OUTSIDE
     )
     free = sum(s.free for s in step.state)
-    summary = f"{step.accepted} of {free} gap tokens accepted · mean entropy {step.mean_entropy:.2f} nats"
+    if step.step == 0:
+        summary = f"{counted(free, 'gap slot')} before any prediction"
+    else:
+        summary = f"{step.accepted} of {free} gap tokens accepted · {step.kept} kept · mean entropy {step.mean_entropy:.2f} nats"
     return (
         f'<div class="dg-canvas-box"><div class="dg-caption"><b>{escape(caption)}</b> · {summary}</div>'
         f'<pre class="dg-canvas" data-window="{step.window}" data-step="{step.step}">{tokens}</pre>{LEGEND}</div>'
     )
 
 
+def _legend_item(state: Position, extra: str = "", label: str = "") -> str:
+    name, meaning = STATES[state]
+    return f'<span class="dg-tok dg-{state.value}{extra}" title="{escape(meaning)}">{escape(label or name)}</span>'
+
+
 LEGEND = (
     '<div class="dg-legend">'
-    f'<span class="dg-tok dg-{Position.KNOWN.value}">known</span>'
-    f'<span class="dg-tok dg-{Position.NOISE.value}">noise / not accepted</span>'
-    + "".join(f'<span class="dg-tok dg-{Position.ACCEPTED.value} dg-c{b}">{escape(label)}</span>' for b, label in enumerate(("<0.2", "<0.4", "<0.6", "<0.8", "≥0.8")))
-    + f'<span class="dg-tok dg-{Position.ACCEPTED.value} dg-c4 dg-changed">changed this pass</span>'
-    f'<span class="dg-tok dg-null">{escape(NULL_TOKEN)}</span>'
-    '<span class="dg-legend-note">accepted tokens coloured by confidence; hover a token for details</span>'
+    + "".join(_legend_item(state) for state in STATES if state is not Position.ACCEPTED)
+    + "".join(_legend_item(Position.ACCEPTED, f" dg-c{b}", f"accepted {label}") for b, label in enumerate(BANDS))
+    + '<span class="dg-tok dg-changed" title="the draft token differs from the previous pass">changed this pass</span>'
+    f'<span class="dg-tok dg-null" title="the filler: this slot holds nothing, so the gap shrinks">{escape(NULL_TOKEN)}</span>'
+    '<span class="dg-legend-note">hover a token or a label for its meaning</span>'
     "</div>"
 )
+
+
+def states_markdown() -> str:
+    """The canvas states for "How it works", from the same definitions as the legend."""
+    rows = "".join(f"\n- **{name}**: {escape(meaning)}" for name, meaning in STATES.values())
+    return f"\n**What the canvas shows.** Each position, after each pass, is in one of these states:{rows}\n"
 
 
 def trace_caption(trace: list[TracePass], index: int) -> str:
@@ -165,7 +192,8 @@ def badge(report: ParseReport) -> str:
     else:
         kind, text = "warn", f"⚠ {len(report.issues)} parse error{'s' if len(report.issues) != 1 else ''} already in the input, none new"
     before = "" if report.errors_before in (None, 0) or report.parses else f' <span class="dg-before">input alone had {report.errors_before}</span>'
-    return f'<div class="dg-badge dg-badge-{kind}">{escape(text)}{before}</div>'
+    covers = f'<span class="dg-covers">{escape(report.checked_by)}</span>' if report.checked else ""
+    return f'<div class="dg-badge dg-badge-{kind}">{escape(text)}{before}</div>{covers}'
 
 
 def issues(report: ParseReport) -> str:
@@ -183,14 +211,14 @@ def issues(report: ParseReport) -> str:
 def stats(values: FillStats, notes: list[str]) -> str:
     """Speed figures as chips, then the engine's notes."""
     chips = [
-        (f"{values.seconds:.2f} s", "wall time of the fill"),
-        (f"{values.passes} passes", "decoder forward passes over all windows"),
-        (f"{values.tokens_per_second:.0f} tokens/s", "tokens in the chosen fill per second"),
-        (f"{values.tokens_per_pass:.2f} tokens/pass", "how many tokens each pass settled on average: a left-to-right model gets 1"),
-        (f"{values.tokens} token{'s' if values.tokens != 1 else ''}", "tokens in the chosen fill (filler excluded)"),
+        (f"{values.seconds:.2f} s", "wall time of the fill (all candidates ran as one batch)"),
+        (counted(values.passes, "pass", "passes"), "this candidate's decoder passes over all windows: the passes the slider steps through"),
+        (f"{rate(values.tokens_per_second)} tokens/s", "tokens in this candidate's fills per second of the fill"),
+        (f"{values.tokens_per_pass:.2f} tokens/pass", "its tokens divided by its passes: a left-to-right model gets at most 1"),
+        (counted(values.tokens, "token"), "tokens in this candidate's fills (filler excluded)"),
     ]
     if values.windows > 1:
-        chips.append((f"{values.windows} windows", "canvases run left to right"))
+        chips.append((counted(values.windows, "window"), "canvases run left to right"))
     html = "".join(f'<span class="dg-chip" title="{escape(t)}">{escape(c)}</span>' for c, t in chips)
     notes_html = "".join(f'<li>{escape(n)}</li>' for n in notes)
     return f'<div class="dg-stats">{html}</div>' + (f'<ul class="dg-notes">{notes_html}</ul>' if notes else "")

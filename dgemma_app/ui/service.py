@@ -17,6 +17,7 @@ from .. import syntax
 from ..backends.base import LoadedModel
 from ..engine import Engine, FillRequest
 from ..gaps import Limits
+from ..prose import guess_language
 from ..results import FillResult, TracePass
 from ..settings import FillSettings
 from ..wiring import limits_from_args, load_from_args
@@ -37,7 +38,7 @@ class Progress:
 def resolve_language(text: str, language: str) -> str:
     """The language to check the fill as; `auto` guesses from the text. Raises UnknownLanguageError."""
     if language.strip().lower() == AUTO:
-        guess = syntax.guess_language(text)
+        guess = guess_language(text)
         if guess is None:
             raise syntax.UnknownLanguageError(
                 "Could not tell the language from the text; pick one in the Language menu (text for prose)."
