@@ -74,16 +74,17 @@ def _encode(tokenizer, text: str) -> list[int]:
 
 
 def boundary_leads(segments: list[Segment]) -> list[str]:
-    """Per segment, the whitespace character a marker takes over from the end of the known text before it.
+    """Per segment, the space or newline a marker takes over from the end of the known text before it.
 
     Byte-level BPE joins a space (or a newline) with what follows it (`return a` is `return`, ` a`), so text
     cut just before a gap ends in a token the model never saw in front of a word; a causal LM scored the true
     fills of the obvious-gap set 1,415 nats with such cut text and 1,017 with the boundary as in training. The
-    marker takes that character over: its first slot must start with it, and the fill gives it back."""
+    marker takes that character over: its first slot must start with it, and the fill gives it back. (A tab
+    never joins a word's token, so text cut after one already ends as in training.)"""
     leads = [""] * len(segments)
     for i in range(1, len(segments)):
         before, marker = segments[i - 1], segments[i]
-        if isinstance(before, Known) and not isinstance(marker, Known) and before.text[-1:] in (" ", "\t", "\n"):
+        if isinstance(before, Known) and not isinstance(marker, Known) and before.text[-1:] in (" ", "\n"):
             leads[i] = before.text[-1]
     return leads
 
@@ -141,7 +142,8 @@ def _build_rows(segments: list[Segment], loaded: LoadedModel, settings: FillSett
                 row.slots[marker] = 0
             else:
                 initial = _initial_slots(segment, ids, counts[marker], settings, loaded, generator)
-                must_fill = 1 if isinstance(segment, Gap) else 0  # a gap holds at least one token
+                # a gap holds at least one token of its own: after a taken-over newline, which may be a token alone, two
+                must_fill = (2 if lead == "\n" else 1) if isinstance(segment, Gap) else 0
                 if isinstance(segment, Gap) and segment.size and settings.exact_length:
                     must_fill = len(initial)  # <FILL:n> holds exactly n
                 _append(row, initial, owner=marker, must_fill=must_fill, lead=lead)

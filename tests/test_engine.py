@@ -103,7 +103,8 @@ def test_trace_shape_and_final_pass_matches_the_fill(engine, tiny_loaded):
     ("x = <FILL>", ["", " "]),
     ("def f():\n    <FILL>\n", ["", " ", ""]),
     ("a\n<FILL>b", ["", "\n", ""]),
-    ("\t<EDIT>y</EDIT>", ["", "\t"]),
+    ("\t<EDIT>y</EDIT>", ["", ""]),  # a tab never joins the next word's token
+    ("a <EDIT>y</EDIT>", ["", " "]),
     ("<FILL> x", ["", ""]),
     ("x=<FILL>", ["", ""]),
 ])

@@ -250,11 +250,14 @@ class DiffusionGemmaBackend:
         self._starts: dict[str, torch.Tensor] = {}  # lead text -> [V] bool
 
     def tokens_starting_with(self, lead: str) -> torch.Tensor:
-        """[V] bool: the tokens whose text starts with `lead` (decoding the vocabulary once per lead)."""
+        """[V] bool: the tokens that can open a fill after `lead` (decoding the vocabulary once per lead): they start
+        with it, and after a space go on with more than whitespace (byte-level BPE joins a space to the word after
+        it), so the fill is never just the character given back."""
         if lead not in self._starts:
             if self._texts is None:
                 self._texts = self.loaded.tokenizer.batch_decode([[i] for i in range(self.vocab)])
-            self._starts[lead] = torch.tensor([t.startswith(lead) for t in self._texts]) & ~self.banned
+            opens = [t.startswith(lead) and (lead != " " or t[1:2].strip() != "") for t in self._texts]
+            self._starts[lead] = torch.tensor(opens) & ~self.banned
         return self._starts[lead]
 
     @staticmethod
@@ -296,7 +299,8 @@ class DiffusionGemmaBackend:
         start_canvas = torch.tensor(start)  # [B, C]
         if settings.left_to_right:  # at most one pass per free slot; it stops on the pass that leaves none free
             settings = replace(settings, max_passes=int((~known).sum(-1).max()), stability_threshold=0)
-        leads = [(b, i, self.tokens_starting_with(t).to(device)) for b, row in enumerate(batch.lead) for i, t in enumerate(row) if t]
+        leads = [(b, i, self.tokens_starting_with(t).to(device)) for b, row in enumerate(batch.lead)
+                 for i, t in enumerate(row) if t and not batch.known[b][i]]
         clamp = _Clamp(known.to(device), start_canvas.to(device), torch.tensor(batch.owner, device=device),
                        torch.tensor(batch.must_fill, device=device), leads)
         recorder = _PassRecorder(clamp, self.banned.to(device), loaded.null_id, settings, on_pass, cancel)
