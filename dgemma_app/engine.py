@@ -3,7 +3,8 @@
 A window of `canvas_length` tokens starts at the first unfilled gap slot. Everything before it goes to the
 encoder; inside it, known tokens are clamped and gap slots start as noise. Windows run left to right until
 every slot is filled, each seeing the fills before it. Candidates (different slot counts or seeds) are rows of
-one batch, ranked at the end. The engine owns rows, windows, candidates, ranking, stats and the trace; the
+one batch, ranked at the end; several requests (`Fill`s) with compatible settings (`batch_key`) can share one
+backend call per window step (`Engine.step`), each with its own noise, live passes and cancel. The engine owns rows, windows, candidates, ranking, stats and the trace; the
 backend found by the checkpoint's `model_type` denoises each window batch. The engine knows nothing of the UI:
 it returns plain dataclasses, and the per-pass trace is data that a page or `--json` only indexes.
 """
@@ -11,18 +12,22 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Hashable
 
 import torch
 
 from . import syntax
-from .backends.base import LoadedModel, PassRecord, WindowBatch, backend_for, settings_for
+from .backends.base import LoadedModel, PassRecord, Stream, WindowBatch, backend_for, settings_for
 from .gaps import Edit, Gap, Known, Limits, Segment, parse_markers, stitch, without_gaps
 from .results import Candidate, FillResult, FillStats, Position, TracePass
 from .settings import FillSettings, SettingsError
 
 OnPass = Callable[[TracePass], None]
+# Knobs that only shape a fill's own rows (how many, their slots, their noise): fills differing in them share a
+# batch. Every other knob steers the sampler loop of the one backend call, so it must be equal.
+ROW_KNOBS = ("seed", "candidates", "slot_budget", "edit_strength", "exact_length")
+WINDOW_SEED = 7919  # a window's noise seed: seed + WINDOW_SEED * window
 
 
 @dataclass(frozen=True)
@@ -142,8 +147,8 @@ def _initial_slots(segment: Gap | Edit, old_ids: list[int], count: int, settings
 # ----------------------------------------------------------------------------- windows
 
 
-def _window_batch(rows: list[_Row], window: int, loaded: LoadedModel, notes: list[str]) -> tuple[WindowBatch, list[int]]:
-    """The batch for one window, and the position in each row where its canvas starts."""
+def _window_batch(rows: list[_Row], window: int, seed: int, loaded: LoadedModel, notes: list[str]) -> tuple[WindowBatch, list[int]]:
+    """One fill's batch for its window `window`, and the position in each row where its canvas starts."""
     canvas, null = loaded.canvas_length, loaded.null_id
     limit = max(1, loaded.max_context - canvas)
     prefixes, initial, known, owner, must_fill, offsets = [], [], [], [], [], []
@@ -165,7 +170,59 @@ def _window_batch(rows: list[_Row], window: int, loaded: LoadedModel, notes: lis
         initial.append(row.initial[w:end] + ([null] * outside if null is not None else [-1] * outside))
         offsets.append(w)
         prefixes.append(prefix[-limit:] or [loaded.pad_id])
-    return WindowBatch(window, prefixes, initial, known, owner, must_fill), offsets
+    return WindowBatch([Stream(len(rows), seed + WINDOW_SEED * window)], prefixes, initial, known, owner, must_fill), offsets
+
+
+def _joined(batches: list[WindowBatch]) -> WindowBatch:
+    """Several fills' batches as one, rows in order."""
+    return WindowBatch(*(sum((getattr(b, name) for b in batches), []) for name in ("streams", "prefixes", "initial", "known", "owner", "must_fill")))
+
+
+def _rows_of(record: PassRecord, lo: int, hi: int) -> PassRecord:
+    """A pass as one fill sees it: its rows lo..hi-1 of the batch."""
+    return PassRecord(record.draft[lo:hi], record.confidence[lo:hi], record.entropy[lo:hi], record.accepted[lo:hi], record.active[lo:hi])
+
+
+def batch_key(settings: FillSettings) -> Hashable:
+    """Fills with equal keys may share a backend call: same family, same sampler knobs. A left-to-right fill
+    runs alone (its pass count follows its own free slots)."""
+    if settings.left_to_right:
+        return object()
+    return type(settings), tuple((k, v) for k, v in asdict(settings).items() if k not in ROW_KNOBS)
+
+
+@dataclass
+class Fill:
+    """A request being filled: its rows and counters, advanced one window step at a time by `Engine.step`."""
+
+    request: FillRequest
+    settings: FillSettings
+    rows: list[_Row]
+    on_pass: OnPass | None = None
+    cancel: threading.Event | None = None
+    notes: list[str] = field(default_factory=list)
+    windows: int = 0  # window steps run
+    passes: int = 0  # decoder passes that worked on its rows
+    started: float | None = None  # perf_counter at its first step
+
+    @property
+    def active(self) -> list[_Row]:
+        """Rows with a slot still to fill; none left = done."""
+        return [r for r in self.rows if r.next_window() is not None]
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+
+@dataclass(frozen=True)
+class _AllCancelled:
+    """The backend's cancel flag for a shared batch: stop only once every fill in it is cancelled."""
+
+    fills: list[Fill]
+
+    def is_set(self) -> bool:
+        return all(f.cancelled for f in self.fills)
 
 
 def _state(row: _Row, offset: int, i: int, known: bool, accepted: bool) -> Position:
@@ -214,56 +271,90 @@ class Engine:
 
     def run(self, request: FillRequest, settings: FillSettings, on_pass: OnPass | None = None,
             cancel: threading.Event | None = None) -> FillResult:
-        """Fill every marker of a parsed request with validated settings. Raises FillCancelled."""
+        """Fill every marker of a parsed request with validated settings, alone. Raises FillCancelled."""
+        fill = self.begin(request, settings, on_pass, cancel)
+        while fill.active:
+            self.step([fill])
+        return self.finish(fill)
+
+    def begin(self, request: FillRequest, settings: FillSettings, on_pass: OnPass | None = None,
+              cancel: threading.Event | None = None) -> Fill:
+        """A fill ready for its first `step`; no model work yet."""
         if not isinstance(settings, self.backend.settings):
             raise SettingsError(f"These settings are for another model family; {self.backend.title} takes {self.backend.settings.__name__}.")
-        rows = _build_rows(request.segments, self.loaded, settings)
-        notes: list[str] = []
-        windows = total_passes = 0
+        return Fill(request, settings, _build_rows(request.segments, self.loaded, settings), on_pass, cancel)
+
+    def step(self, fills: list[Fill]) -> None:
+        """One window of every fill (equal `batch_key`s) as one backend call; each fill's rows are written back.
+        A cancelled fill's passes are no longer shown; raises FillCancelled only when every fill is cancelled."""
+        parts = [_window_batch(f.active, f.windows, f.settings.seed, self.loaded, f.notes) for f in fills]
+        batch = _joined([b for b, _ in parts])
+        rows = [row for f in fills for row in f.active]  # [B], in batch order
+        offsets = [o for _, fill_offsets in parts for o in fill_offsets]
+        spans, lo = [], 0
+        for f in fills:
+            spans.append((lo, lo + len(f.active)))
+            lo = spans[-1][1]
         with self._lock:
-            started = time.perf_counter()
-            while active := [r for r in rows if r.next_window() is not None]:
-                total_passes += self._run_window(active, windows, settings, on_pass, cancel, notes)
-                windows += 1
+            now = time.perf_counter()
+            for f in fills:
+                f.started = f.started or now
+            start = self.backend.start(batch, fills[0].settings)  # [B, C]
+            for f, (a, b) in zip(fills, spans):
+                for i in range(a, b):
+                    state = [_state(rows[i], offsets[i], j, k, s >= 0) for j, (k, s) in enumerate(zip(batch.known[i], batch.initial[i]))]
+                    rows[i].trace.append(self._trace_pass(f.windows, 0, list(start[i]), state, None, None, None))
+            shows = [self._live_view(f, rows[a], offsets[a], batch.known[a], a, b) for f, (a, b) in zip(fills, spans)]
+
+            def show_live(record: PassRecord) -> None:
+                for show in shows:
+                    show(record)
+
+            denoised = self.backend.denoise(batch, start, fills[0].settings, show_live, _AllCancelled(fills))
+        for f, (a, b) in zip(fills, spans):
+            window = f.windows
+            for i in range(a, b):
+                for step, record in enumerate(denoised.passes, start=1):
+                    if record.active[i]:
+                        rows[i].trace.append(self._record_pass(window, step, record, i, batch.known[i], offsets[i], rows[i], rows[i].trace[-1]))
+                        rows[i].passes += 1
+                _write_back(rows[i], i, offsets[i], batch.known[i], denoised.final[i], denoised.passes[-1])
+            f.passes += sum(any(r.active[a:b]) for r in denoised.passes)
+            f.windows += 1
+
+    def _live_view(self, fill: Fill, first: _Row, offset: int, known: list[bool], lo: int, hi: int) -> Callable[[PassRecord], None]:
+        """Shows a fill its passes while the batch runs: its first row stands for it; nothing once it is
+        cancelled or all its rows have stopped."""
+        live: list[TracePass] = []
+        window = fill.windows
+
+        def show(record: PassRecord) -> None:
+            if fill.on_pass is None or fill.cancelled or not any(record.active[lo:hi]):
+                return
+            previous = live[-1] if live else first.trace[-1]
+            live.append(self._record_pass(window, len(live) + 1, _rows_of(record, lo, hi), 0, known, offset, first, previous))
+            fill.on_pass(live[-1])
+
+        return show
+
+    def finish(self, fill: Fill) -> FillResult:
+        """Rank a done fill's candidates and measure it."""
+        request, rows = fill.request, fill.rows
         candidates = [self._candidate(request, row, index) for index, row in enumerate(rows)]
         candidates.sort(key=lambda c: syntax.rank_key(c.report, c.confidence))
         best = candidates[0]
-        seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - (fill.started or time.perf_counter())
         null = self.loaded.null_id
         tokens = sum(1 for t, o in zip(rows[best.row].ids, rows[best.row].owner) if o >= 0 and t != null)
         stats = FillStats(
             seconds=round(seconds, 4),
-            passes=total_passes,
+            passes=fill.passes,
             tokens=tokens,
             tokens_per_pass=round(tokens / best.passes, 3) if best.passes else 0.0,
             tokens_per_second=round(tokens / seconds, 2) if seconds > 0 else 0.0,
-            windows=windows,
+            windows=fill.windows,
         )
-        return FillResult(best.text, best.fills, request.language, best.report, candidates, stats, notes)
-
-    def _run_window(self, rows: list[_Row], window: int, settings: FillSettings, on_pass: OnPass | None,
-                    cancel: threading.Event | None, notes: list[str]) -> int:
-        """Denoise one canvas per row as one batch; write the slot tokens back. Returns passes run."""
-        batch, offsets = _window_batch(rows, window, self.loaded, notes)
-        start = self.backend.start(batch, settings)  # [B, C]
-        for b, row in enumerate(rows):
-            state = [_state(row, offsets[b], i, k, s >= 0) for i, (k, s) in enumerate(zip(batch.known[b], batch.initial[b]))]
-            row.trace.append(self._trace_pass(window, 0, list(start[b]), state, None, None, None))
-        live: list[TracePass] = []
-
-        def show_live(record: PassRecord) -> None:  # the first row stands for the batch while it runs
-            previous = live[-1] if live else rows[0].trace[-1]
-            live.append(self._record_pass(window, len(live) + 1, record, 0, batch.known[0], offsets[0], rows[0], previous))
-            on_pass(live[-1])
-
-        denoised = self.backend.denoise(batch, start, settings, show_live if on_pass else None, cancel)
-        for b, row in enumerate(rows):
-            for step, record in enumerate(denoised.passes, start=1):
-                if record.active[b]:
-                    row.trace.append(self._record_pass(window, step, record, b, batch.known[b], offsets[b], row, row.trace[-1]))
-                    row.passes += 1
-            _write_back(row, b, offsets[b], batch.known[b], denoised.final[b], denoised.passes[-1])
-        return len(denoised.passes)
+        return FillResult(best.text, best.fills, request.language, best.report, candidates, stats, fill.notes)
 
     def _trace_pass(self, window: int, step: int, ids: list[int], state: list[Position], previous: TracePass | None,
                     confidence: list[float] | None, entropy: list[float] | None) -> TracePass:

@@ -1,14 +1,13 @@
 """The seam between the fill engine and a model family: what the engine hands a backend and what it gets back.
 
 The engine owns rows, windows, candidates, ranking and the trace; a backend denoises one window batch. It gets
-a `WindowBatch` (per row: the encoder prefix, the starting tokens, which positions are clamped), makes the
-starting canvas, runs its sampler with a per-pass callback and a cancel event, and returns the final canvas and
-one `PassRecord` per pass. Backends register under the `model_type` of the checkpoints they serve (the pattern
+a `WindowBatch` (per row: the encoder prefix, the starting tokens, which positions are clamped; per fill sharing
+the batch: its rows and its noise seed), makes the starting canvas, runs its sampler with a per-pass callback and
+a cancel flag, and returns the final canvas and one `PassRecord` per pass. Backends register under the `model_type` of the checkpoints they serve (the pattern
 of FastChat's model adapters and dllm's per-family samplers).
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Protocol
 
@@ -40,11 +39,27 @@ class LoadedModel:
         return self.tokenizer.pad_token_id or 0
 
 
+class Cancel(Protocol):
+    """Anything that says whether to stop: a threading.Event, or "every fill of this batch is cancelled"."""
+
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One fill's rows in a window batch (consecutive, in batch order) and the seed of their noise. A backend
+    draws each stream's noise from its own generator, so what a fill draws does not depend on what shares its
+    batch, and a fill alone draws exactly what it drew before batching."""
+
+    rows: int
+    seed: int
+
+
 @dataclass(frozen=True)
 class WindowBatch:
     """One canvas per active row, denoised together. Lists are [B] or [B, C] (C = canvas length)."""
 
-    window: int  # 0, 1, ... left to right
+    streams: list[Stream]  # [F] the fills sharing this batch, in row order; their rows add up to B
     prefixes: list[list[int]]  # [B][P_b] what the encoder reads before each canvas (never empty)
     initial: list[list[int]]  # [B, C] starting token per position, -1 = noise
     known: list[list[bool]]  # [B, C] clamped: the position keeps its initial token
@@ -88,7 +103,7 @@ class Backend(Protocol):
         """(canvas length, longest encoder prefix + canvas) of a loaded model."""
 
     def start(self, batch: WindowBatch, settings: FillSettings) -> list[list[int]]:
-        """The starting canvas [B, C]: initial tokens where given, the family's noise elsewhere."""
+        """The starting canvas [B, C]: initial tokens where given, the family's noise (per stream) elsewhere."""
 
     def denoise(
         self,
@@ -96,9 +111,10 @@ class Backend(Protocol):
         start: list[list[int]],
         settings: FillSettings,
         on_pass: Callable[[PassRecord], None] | None,
-        cancel: threading.Event | None,
+        cancel: Cancel | None,
     ) -> Denoised:
-        """Run the sampler from `start`; call `on_pass` after every pass; raise FillCancelled once `cancel` is set."""
+        """Run the sampler from `start` (sampler knobs from `settings`, the same for every stream; noise per
+        stream); call `on_pass` after every pass; raise FillCancelled once `cancel` is set."""
 
 
 _REGISTRY: dict[str, type[Backend]] = {}
