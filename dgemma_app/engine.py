@@ -287,7 +287,8 @@ class Engine:
     def step(self, fills: list[Fill]) -> None:
         """One window of every fill (equal `batch_key`s) as one backend call; each fill's rows are written back.
         A cancelled fill's passes are no longer shown; raises FillCancelled only when every fill is cancelled."""
-        parts = [_window_batch(f.active, f.windows, f.settings.seed, self.loaded, f.notes) for f in fills]
+        notes: list[list[str]] = [[] for _ in fills]  # kept only if the step succeeds, so a retried step adds none twice
+        parts = [_window_batch(f.active, f.windows, f.settings.seed, self.loaded, n) for f, n in zip(fills, notes)]
         batch = _joined([b for b, _ in parts])
         rows = [row for f in fills for row in f.active]  # [B], in batch order
         offsets = [o for _, fill_offsets in parts for o in fill_offsets]
@@ -300,39 +301,38 @@ class Engine:
             for f in fills:
                 f.started = f.started or now
             start = self.backend.start(batch, fills[0].settings)  # [B, C]
-            for f, (a, b) in zip(fills, spans):
-                for i in range(a, b):
-                    state = [_state(rows[i], offsets[i], j, k, s >= 0) for j, (k, s) in enumerate(zip(batch.known[i], batch.initial[i]))]
-                    rows[i].trace.append(self._trace_pass(f.windows, 0, list(start[i]), state, None, None, None))
-            shows = [self._live_view(f, rows[a], offsets[a], batch.known[a], a, b) for f, (a, b) in zip(fills, spans)]
+            firsts = [self._trace_pass(f.windows, 0, list(start[i]), [_state(rows[i], offsets[i], j, k, s >= 0) for j, (k, s) in enumerate(zip(batch.known[i], batch.initial[i]))], None, None, None)
+                      for f, (a, b) in zip(fills, spans) for i in range(a, b)]  # [B] each row's starting canvas
+            shows = [self._live_view(f, rows[a], firsts[a], offsets[a], batch.known[a], a, b) for f, (a, b) in zip(fills, spans)]
 
             def show_live(record: PassRecord) -> None:
                 for show in shows:
                     show(record)
 
             denoised = self.backend.denoise(batch, start, fills[0].settings, show_live, _AllCancelled(fills))
-        for f, (a, b) in zip(fills, spans):
-            window = f.windows
+        for f, (a, b), fill_notes in zip(fills, spans, notes):
             for i in range(a, b):
+                rows[i].trace.append(firsts[i])
                 for step, record in enumerate(denoised.passes, start=1):
                     if record.active[i]:
-                        rows[i].trace.append(self._record_pass(window, step, record, i, batch.known[i], offsets[i], rows[i], rows[i].trace[-1]))
+                        rows[i].trace.append(self._record_pass(f.windows, step, record, i, batch.known[i], offsets[i], rows[i], rows[i].trace[-1]))
                         rows[i].passes += 1
                 _write_back(rows[i], i, offsets[i], batch.known[i], denoised.final[i], denoised.passes[-1])
             f.passes += sum(any(r.active[a:b]) for r in denoised.passes)
             f.windows += 1
+            f.notes += fill_notes
 
-    def _live_view(self, fill: Fill, first: _Row, offset: int, known: list[bool], lo: int, hi: int) -> Callable[[PassRecord], None]:
-        """Shows a fill its passes while the batch runs: its first row stands for it; nothing once it is
-        cancelled or all its rows have stopped."""
+    def _live_view(self, fill: Fill, row: _Row, first: TracePass, offset: int, known: list[bool], lo: int, hi: int) -> Callable[[PassRecord], None]:
+        """Shows a fill its passes while the batch runs: its first row (starting at `first`) stands for it;
+        nothing once it is cancelled or all its rows have stopped."""
         live: list[TracePass] = []
         window = fill.windows
 
         def show(record: PassRecord) -> None:
             if fill.on_pass is None or fill.cancelled or not any(record.active[lo:hi]):
                 return
-            previous = live[-1] if live else first.trace[-1]
-            live.append(self._record_pass(window, len(live) + 1, _rows_of(record, lo, hi), 0, known, offset, first, previous))
+            previous = live[-1] if live else first
+            live.append(self._record_pass(window, len(live) + 1, _rows_of(record, lo, hi), 0, known, offset, row, previous))
             fill.on_pass(live[-1])
 
         return show

@@ -214,7 +214,8 @@ class Handlers:
     def _live(self, update: Progress, clear: bool) -> dict:
         p = self.page
         out = self._cleared() if clear else {}
-        out[p.status] = render.message(f"Filling… pass {update.passes}, {update.seconds:.1f} s", "busy")
+        waiting = update.queue.describe() if update.queue is not None else None
+        out[p.status] = render.message(waiting or f"Filling… pass {update.passes}, {update.seconds:.1f} s", "busy")
         if update.latest is not None:
             step = update.latest
             out[p.canvas] = render.canvas(step, f"Live · window {step.window + 1} · pass {step.step}")
@@ -301,6 +302,8 @@ class Handlers:
 def _progress(update: Progress) -> dict:
     """Progress of a running fill for API clients."""
     out = {"passes": update.passes, "seconds": round(update.seconds, 3)}
+    if update.queue is not None:
+        out.update(queue_position=update.queue.position, queue_waiting=update.queue.waiting, queue_eta_s=update.queue.eta_seconds)
     if update.latest is not None:
         step = update.latest
         out.update(window=step.window, step=step.step, accepted=step.accepted, mean_entropy=round(step.mean_entropy, 4), draft="".join(
@@ -310,8 +313,9 @@ def _progress(update: Progress) -> dict:
 
 API_DOC = """Fill every <FILL>, <FILL:n> and <EDIT>old</EDIT> marker in the text with the diffusion model.
 
-While the model runs, each streamed update has the text unchanged, report {"status": "running"}
-and progress in stats; the last update has the filled text. Bad input ends with report
+While the fill waits and while the model runs, each streamed update has the text unchanged, report
+{"status": "running"} and progress in stats (while it waits: queue_position, 1 = next, queue_waiting
+and queue_eta_s, the estimated seconds until it starts); the last update has the filled text. Bad input ends with report
 {"status": "error", "message": ...} and the text unchanged.
 
 Args:
