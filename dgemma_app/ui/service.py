@@ -25,6 +25,7 @@ from ..settings import FillSettings
 from ..wiring import limits_from_args, load_from_args
 
 AUTO = "auto"
+HEARTBEAT = 1.0  # seconds: a waiting client hears at least this often, news or not
 
 
 @dataclass
@@ -109,8 +110,9 @@ class Service:
 
     def run(self, request: FillRequest, overrides: dict, interval: float = 0.1) -> Iterator[Progress | FillResult]:
         """Queue the fill for the model. Yields Progress at most every `interval` seconds (the model is never
-        waited on), then the FillResult. Raises SettingsError / ModelLoadError for bad settings or model, and
-        QueueFull (a ValueError) when the queue is full."""
+        waited on) when there is news (a pass, a new place in the queue) or `HEARTBEAT` seconds passed, then the
+        FillResult. Raises SettingsError / ModelLoadError for bad settings or model, and QueueFull (a ValueError)
+        when the queue is full."""
         batcher = self._batch()
         settings = batcher.engine.settings(**overrides)
         cancel = threading.Event()
@@ -118,6 +120,7 @@ class Service:
         ticket = batcher.submit(request, settings, cancel)
         try:
             latest, count, done = None, 0, False
+            shown: tuple = ()
             while not done:
                 deadline = time.monotonic() + interval
                 while (left := deadline - time.monotonic()) > 0:
@@ -129,8 +132,11 @@ class Service:
                         done = True
                         break
                     latest, count = item, count + 1
-                if not done:
-                    yield Progress(latest, count, time.perf_counter() - started, batcher.place(ticket))
+                place = batcher.place(ticket)
+                news = (count, place.position if place else 0)
+                if not done and (news != shown[:2] or time.monotonic() - shown[2] >= HEARTBEAT):
+                    shown = (*news, time.monotonic())
+                    yield Progress(latest, count, time.perf_counter() - started, place)
             if ticket.error is not None:
                 raise ticket.error
             yield ticket.result
