@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Hashable
 
@@ -75,6 +76,7 @@ class Batcher:
         self._fill_seconds = 0.0  # running estimate of one fill's duration, first step to done
         self._step_started: float | None = None
         self._worker: threading.Thread | None = None
+        self.sizes: Counter[int] = Counter()  # fills per backend call -> how many calls ran with that many
 
     @property
     def pending(self) -> int:
@@ -100,8 +102,7 @@ class Batcher:
         """The caller is gone: a waiting fill leaves the queue now, an active one at the end of its step."""
         with self._changed:
             if ticket in self._waiting:
-                self._waiting.remove(ticket)
-                ticket.end(error=FillCancelled("The fill was cancelled."))
+                self._end(ticket, error=FillCancelled("The fill was cancelled."))
 
     def place(self, ticket: Ticket) -> QueuePlace | None:
         """Where a waiting fill stands, or None once it has started."""
@@ -125,10 +126,10 @@ class Batcher:
                     self._drop_cancelled()
                 group = self._pick()
                 self._step_started = time.perf_counter()
+                self.sizes[len(group)] += 1
             self._step(group)
             with self._changed:
                 self._step_started = None
-                self._active = [t for t in self._active if not t.ended]
 
     def _pick(self) -> list[Ticket]:
         """The oldest fill and those that may share its call: active ones first, then waiting ones, in order."""
@@ -143,8 +144,15 @@ class Batcher:
 
     def _drop_cancelled(self) -> None:
         for ticket in [t for t in self._waiting + self._active if t.fill.cancelled]:
-            (self._waiting if ticket in self._waiting else self._active).remove(ticket)
-            ticket.end(error=FillCancelled("The fill was cancelled."))
+            self._end(ticket, error=FillCancelled("The fill was cancelled."))
+
+    def _end(self, ticket: Ticket, result: FillResult | None = None, error: BaseException | None = None) -> None:
+        """The fill leaves the batcher, then its caller hears how it ended."""
+        with self._changed:
+            for line in (self._waiting, self._active):
+                if ticket in line:
+                    line.remove(ticket)
+            ticket.end(result, error)
 
     def _step(self, group: list[Ticket]) -> None:
         """One window step for the group; a failed shared step is retried fill by fill."""
@@ -158,19 +166,21 @@ class Batcher:
                     self._step([ticket])
                 return
             for ticket in live:
-                ticket.end(error=err)
+                self._end(ticket, error=err)
             return
         for ticket in live:
-            if not ticket.fill.active:
+            if ticket.fill.cancelled:
+                self._end(ticket, error=FillCancelled("The fill was cancelled."))
+            elif not ticket.fill.active:
                 self._finish(ticket)
 
     def _finish(self, ticket: Ticket) -> None:
         try:
             result = self.engine.finish(ticket.fill)
         except Exception as err:  # noqa: BLE001
-            ticket.end(error=err)
+            self._end(ticket, error=err)
             return
         self._fill_seconds = result.stats.seconds if not self._fill_seconds else (
             SMOOTHING * result.stats.seconds + (1 - SMOOTHING) * self._fill_seconds)
-        ticket.end(result)
+        self._end(ticket, result)
 
