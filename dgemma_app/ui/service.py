@@ -86,9 +86,10 @@ class Service:
 
     def engine(self) -> Engine:
         """The engine, loading the model on first use. Raises ModelLoadError (retried on the next call)."""
-        return self._batch().engine
+        return self.batcher().engine
 
-    def _batch(self) -> Batcher:
+    def batcher(self) -> Batcher:
+        """The queue and worker in front of the model (loads it on first use)."""
         with self._lock:
             if self._batcher is None:
                 self._batcher = Batcher(Engine(self._load()), self.max_batch, self.queue_size)
@@ -113,7 +114,7 @@ class Service:
         waited on) when there is news (a pass, a new place in the queue) or `HEARTBEAT` seconds passed, then the
         FillResult. Raises SettingsError / ModelLoadError for bad settings or model, and QueueFull (a ValueError)
         when the queue is full."""
-        batcher = self._batch()
+        batcher = self.batcher()
         settings = batcher.engine.settings(**overrides)
         cancel = threading.Event()
         started = time.perf_counter()
