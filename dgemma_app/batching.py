@@ -28,6 +28,7 @@ from .settings import FillSettings
 MAX_BATCH = 32  # default: fills sharing one model call at most
 QUEUE_SIZE = 64  # default: fills waiting at most before "the queue is full"
 DONE = object()  # the last item of a ticket's updates: the result (or error) is ready
+MOVED = object()  # an item of a waiting ticket's updates: its place in the queue changed
 SMOOTHING = 0.3  # weight of the newest fill duration in the running estimate
 
 
@@ -92,6 +93,7 @@ class Batcher:
             if len(self._waiting) >= self.queue_size:
                 raise QueueFull(f"The queue is full ({len(self._waiting)} fills waiting); try again in a moment.")
             self._waiting.append(ticket)
+            ticket.updates.put(MOVED)
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="dgemma-batcher", daemon=True)
                 self._worker.start()
@@ -136,10 +138,12 @@ class Batcher:
         candidates = self._active + self._waiting
         key = candidates[0].key
         group = [t for t in candidates if t.key == key][: self.max_batch]
-        for ticket in group:
-            if ticket in self._waiting:
-                self._waiting.remove(ticket)
-                self._active.append(ticket)
+        joined = [t for t in group if t in self._waiting]
+        for ticket in joined:
+            self._waiting.remove(ticket)
+            self._active.append(ticket)
+        if joined:
+            self._moved()
         return group
 
     def _drop_cancelled(self) -> None:
@@ -149,10 +153,17 @@ class Batcher:
     def _end(self, ticket: Ticket, result: FillResult | None = None, error: BaseException | None = None) -> None:
         """The fill leaves the batcher, then its caller hears how it ended."""
         with self._changed:
-            for line in (self._waiting, self._active):
-                if ticket in line:
-                    line.remove(ticket)
+            if ticket in self._waiting:
+                self._waiting.remove(ticket)
+                self._moved()
+            if ticket in self._active:
+                self._active.remove(ticket)
             ticket.end(result, error)
+
+    def _moved(self) -> None:
+        """Tell every waiting fill that its place changed (its caller need not poll)."""
+        for ticket in self._waiting:
+            ticket.updates.put(MOVED)
 
     def _step(self, group: list[Ticket]) -> None:
         """One window step for the group; a failed shared step is retried fill by fill."""

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from dgemma_app.backends.base import FillCancelled
-from dgemma_app.batching import DONE, Batcher, QueueFull
+from dgemma_app.batching import DONE, MOVED, Batcher, QueueFull
 from dgemma_app.engine import Engine, FillRequest, batch_key
 
 TEXTS = [  # different prefix lengths, one or two gaps, an edit, a second window
@@ -61,11 +61,18 @@ def test_only_fills_with_the_same_sampler_knobs_share_a_call(engine):
 
 
 def updates(ticket) -> list:
-    """Every update of a ticket up to DONE (the passes it was shown)."""
+    """Every pass a ticket was shown, up to DONE."""
     seen = []
     while (item := ticket.updates.get(timeout=WAIT)) is not DONE:
-        seen.append(item)
+        if item is not MOVED:
+            seen.append(item)
     return seen
+
+
+def first_pass(ticket) -> None:
+    """Returns once the ticket was shown its first pass: the worker is inside a step for it."""
+    while ticket.updates.get(timeout=WAIT) is MOVED:
+        pass
 
 
 @pytest.fixture()
@@ -77,7 +84,7 @@ def busy(batcher: Batcher, engine: Engine):
     """A long fill with its own sampler knobs that occupies the model; returns once it is being filled."""
     cancel = threading.Event()
     ticket = batcher.submit(FillRequest.parse("x = <FILL:40>\n", "python"), engine.settings(**BUSY, candidates=1), cancel)
-    ticket.updates.get(timeout=WAIT)  # its first pass: the worker is inside a step
+    first_pass(ticket)
     return ticket, cancel
 
 
@@ -108,7 +115,7 @@ def test_cancelling_one_fill_leaves_the_other_intact(batcher, engine):
     dropped = batcher.submit(request, settings[0], cancel)
     kept = batcher.submit(request, settings[1])
     stop.set()
-    dropped.updates.get(timeout=WAIT)  # the shared batch is running
+    first_pass(dropped)  # the shared batch is running
     cancel.set()
     assert updates(kept) and kept.error is None and same_fill(kept.result, kept_alone)
     updates(dropped)

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 from .. import syntax
 from ..backends.base import LoadedModel
-from ..batching import DONE, MAX_BATCH, QUEUE_SIZE, Batcher, QueuePlace
+from ..batching import DONE, MAX_BATCH, MOVED, QUEUE_SIZE, Batcher, QueuePlace
 from ..engine import Engine, FillRequest
 from ..gaps import Limits
 from ..results import FillResult, TracePass
@@ -110,10 +110,10 @@ class Service:
         return FillRequest.parse(text, language, self.limits, resolve_language)
 
     def run(self, request: FillRequest, overrides: dict, interval: float = 0.1) -> Iterator[Progress | FillResult]:
-        """Queue the fill for the model. Yields Progress at most every `interval` seconds (the model is never
-        waited on) when there is news (a pass, a new place in the queue) or `HEARTBEAT` seconds passed, then the
-        FillResult. Raises SettingsError / ModelLoadError for bad settings or model, and QueueFull (a ValueError)
-        when the queue is full."""
+        """Queue the fill for the model. Yields Progress when there is news (a pass, a new place in the queue;
+        at most every `interval` seconds, the model is never waited on) or else every `HEARTBEAT` seconds, then
+        the FillResult. Raises SettingsError / ModelLoadError for bad settings or model, and QueueFull (a
+        ValueError) when the queue is full."""
         batcher = self.batcher()
         settings = batcher.engine.settings(**overrides)
         cancel = threading.Event()
@@ -121,10 +121,9 @@ class Service:
         ticket = batcher.submit(request, settings, cancel)
         try:
             latest, count, done = None, 0, False
-            shown: tuple = ()
             while not done:
-                deadline = time.monotonic() + interval
-                while (left := deadline - time.monotonic()) > 0:
+                deadline = None  # set by the first news: then gather more until `interval` has passed
+                while (left := HEARTBEAT if deadline is None else deadline - time.monotonic()) > 0:
                     try:
                         item = ticket.updates.get(timeout=left)
                     except queue.Empty:
@@ -132,12 +131,11 @@ class Service:
                     if item is DONE:
                         done = True
                         break
-                    latest, count = item, count + 1
-                place = batcher.place(ticket)
-                news = (count, place.position if place else 0)
-                if not done and (news != shown[:2] or time.monotonic() - shown[2] >= HEARTBEAT):
-                    shown = (*news, time.monotonic())
-                    yield Progress(latest, count, time.perf_counter() - started, place)
+                    if item is not MOVED:
+                        latest, count = item, count + 1
+                    deadline = deadline or time.monotonic() + interval
+                if not done:
+                    yield Progress(latest, count, time.perf_counter() - started, batcher.place(ticket))
             if ticket.error is not None:
                 raise ticket.error
             yield ticket.result
