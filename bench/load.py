@@ -321,10 +321,6 @@ def disconnect_phase(server: Server, knobs: dict, baseline: float | None, time_l
     return out
 
 
-def int_list(raw: str) -> list[int]:
-    return [int(v) for v in raw.split(",")]
-
-
 def serve_and_load(args: argparse.Namespace, model: str, max_batch: int, knobs: dict) -> dict:
     """One server with `max_batch`: every load phase of --clients, then the bad-input and disconnect phases."""
     port = args.port or free_port()
@@ -373,6 +369,7 @@ def table(servers: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    int_list = lambda raw: [int(v) for v in raw.split(",")]  # noqa: E731 - "1,10,30" -> [1, 10, 30]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="checkpoint folder or cached hub id (default: the embedded model, else a random tiny one)")
     parser.add_argument("--clients", type=int_list, default=[50], help="concurrent users in the load phase, comma-separated for several phases (default 50)")
