@@ -17,19 +17,30 @@ import queue
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Hashable
 
 from .backends.base import FillCancelled
-from .engine import Engine, Fill, FillRequest, batch_key
+from .engine import Engine, Fill, FillRequest
 from .results import FillResult
 from .settings import FillSettings
 
+# Knobs that only shape a fill's own rows (how many, their slots, their noise): fills differing in them share a
+# call. Every other knob steers the sampler loop of the one backend call, so it must be equal.
+ROW_KNOBS = ("seed", "candidates", "slot_budget", "edit_strength", "exact_length")
 MAX_BATCH = 32  # default: fills sharing one model call at most
 QUEUE_SIZE = 64  # default: fills waiting at most before "the queue is full"
 DONE = object()  # the last item of a ticket's updates: the result (or error) is ready
 MOVED = object()  # an item of a waiting ticket's updates: its place in the queue changed
 SMOOTHING = 0.3  # weight of the newest fill duration in the running estimate
+
+
+def batch_key(settings: FillSettings) -> Hashable:
+    """Fills with equal keys may share a backend call: same family, same sampler knobs. A left-to-right fill
+    runs alone (its pass count follows its own free slots)."""
+    if settings.left_to_right:
+        return object()
+    return type(settings), tuple((k, v) for k, v in asdict(settings).items() if k not in ROW_KNOBS)
 
 
 class QueueFull(ValueError):

@@ -46,6 +46,10 @@ def add_serve_args(p: argparse.ArgumentParser) -> None:
                    help=f"fills that share one model call at most (default {MAX_BATCH}); 1 = one fill at a time (serial)")
     p.add_argument("--queue-size", type=int, default=env("queue_size", QUEUE_SIZE), help="fills waiting before 'the queue is full'")
     p.add_argument("--mcp", action="store_true", default=env("mcp", "") == "1", help="also serve the tools over MCP")
+    group = p.add_argument_group("Ray Serve (optional; pip install \"ray[serve]==2.60.0\")")
+    group.add_argument("--ray-replicas", type=int, default=env("ray_replicas", 0), help="fill on this many Ray Serve replicas, each with its own model (default 0: in this process)")
+    group.add_argument("--ray-address", default=env("ray_address"), help="join the Ray cluster at this address (host:port) instead of starting one on loopback")
+    group.add_argument("--ray-gpus", type=float, default=env("ray_gpus", 0), help="GPUs per replica (1: one replica per GPU)")
     add_model_args(p)
 
 

@@ -99,3 +99,11 @@ def test_the_engine_loads_no_model_library():
     assert "dgemma_app.backends.diffusion_gemma" in MODULES and "transformers" in {
         i.split(".")[0] for i in imported("dgemma_app.backends.diffusion_gemma")
     }  # the check can see a transformers import where there is one
+
+
+def test_only_the_ray_module_imports_ray():
+    """Ray is optional: the plain app, the CLI and the page never import it; `serve_ray` is imported lazily."""
+    users = sorted(m for m in MODULES if any(i.split(".")[0] == "ray" for i in imported(m)))
+    assert users == ["dgemma_app.serve_ray"]
+    importers = sorted(m for m in MODULES if "dgemma_app.serve_ray" in imported(m))
+    assert importers == ["dgemma_app.ui"]  # inside fill_source, only when a --ray-* flag asks for it

@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from dgemma_app.backends.base import FillCancelled
-from dgemma_app.batching import DONE, MOVED, Batcher, QueueFull
-from dgemma_app.engine import Engine, FillRequest, batch_key
+from dgemma_app.batching import DONE, MOVED, Batcher, QueueFull, batch_key
+from dgemma_app.engine import Engine, FillRequest
 
 TEXTS = [  # different prefix lengths, one or two gaps, an edit, a second window
     "def add(a, b):\n    return <FILL>\n",

@@ -93,7 +93,32 @@ def test_trace_shape_and_final_pass_matches_the_fill(engine, tiny_loaded):
     assert len(result.trace) - 1 == result.candidates[0].passes <= 6
     last = result.trace[-1]
     slot_ids = [t for t, s in zip(last.token_ids, last.state) if s in ("accepted", "noise") and t != tiny_loaded.null_id]
-    assert tiny_loaded.tokenizer.decode(slot_ids) == result.fills[0]
+    # the gap took over the space before it: its tokens start with that space, the fill gives it back
+    assert tiny_loaded.tokenizer.decode(slot_ids) == " " + result.fills[0]
+    assert result.text == "x = " + result.fills[0] + "\n"
+
+
+@pytest.mark.parametrize("text,leads", [
+    ("x = <FILL>", ["", " "]),
+    ("def f():\n    <FILL>\n", ["", " ", ""]),
+    ("a\n<FILL>b", ["", "\n", ""]),
+    ("\t<EDIT>y</EDIT>", ["", "\t"]),
+    ("<FILL> x", ["", ""]),
+    ("x=<FILL>", ["", ""]),
+])
+def test_a_marker_takes_over_the_whitespace_character_before_it(text, leads):
+    from dgemma_app.engine import boundary_leads
+    from dgemma_app.gaps import parse_markers
+
+    assert boundary_leads(parse_markers(text)) == leads
+
+
+def test_first_slot_starts_with_the_taken_over_character_and_the_text_stays_whole(engine, tiny_loaded):
+    for seed in range(3):
+        result = engine.fill("def f():\n    return <FILL:3>\n", "python", Settings(**FAST, seed=seed))
+        first_slot = next(t for t, o in zip(result.trace[-1].token_ids, result.trace[-1].state) if o in ("accepted", "noise"))
+        assert tiny_loaded.tokenizer.decode([first_slot]).startswith(" ")
+        assert result.text == "def f():\n    return " + result.fills[0] + "\n"
 
 
 def test_gaps_further_apart_than_a_canvas_use_several_windows(engine, tiny_loaded):

@@ -8,15 +8,15 @@ from dataclasses import asdict, dataclass
 
 import pytest
 
-from dgemma_app.backends.diffusion_gemma import DiffusionGemmaBackend, DiffusionGemmaSettings, generation_config
+from dgemma_app.backends.diffusion_gemma import DiffusionGemmaBackend, DiffusionGemmaSettings, store_defaults
 from dgemma_app.settings import FillSettings, SettingsError, knob, settings_of
 from dgemma_app.train.export import SamplerSettings
 from dgemma_app.ui.page import fill_endpoint
 from dgemma_app.wiring import add_sampler_args
 
-FLAGS = ["--max-passes", "--entropy-bound", "--t-max", "--t-min", "--stability", "--confidence", "--seed", "--candidates",
+FLAGS = ["--max-passes", "--entropy-bound", "--t-max", "--t-min", "--stability", "--confidence", "--filler-penalty", "--seed", "--candidates",
          "--slot-budget", "--strength", "--left-to-right", "--exact-length"]
-API = ["text", "language", "max_passes", "entropy_bound", "t_max", "t_min", "stability_threshold", "confidence_threshold", "seed",
+API = ["text", "language", "max_passes", "entropy_bound", "t_max", "t_min", "stability_threshold", "confidence_threshold", "filler_penalty", "seed",
        "candidates", "slot_budget", "edit_strength", "left_to_right", "with_trace", "exact_length"]
 
 
@@ -68,13 +68,29 @@ def test_a_new_knob_is_one_field():
 
 
 def test_the_export_writes_what_the_loader_reads(tiny_loaded):
-    tuned = SamplerSettings(max_denoising_steps=16, entropy_bound=16.0, t_max=0.3, t_min=0.1, confidence_threshold=0.05)
-    assert list(asdict(tuned)) == ["max_denoising_steps", "entropy_bound", "t_max", "t_min", "stability_threshold", "confidence_threshold"]
+    tuned = SamplerSettings(max_denoising_steps=16, entropy_bound=16.0, t_max=0.3, t_min=0.1, confidence_threshold=0.05,
+                            filler_penalty=2.0)
+    assert list(asdict(tuned)) == ["max_denoising_steps", "entropy_bound", "t_max", "t_min", "stability_threshold",
+                                   "confidence_threshold", "filler_penalty"]
     model = tiny_loaded.model
     saved = model.generation_config
-    model.generation_config = generation_config(asdict(tuned), pad_token_id=0)
+    store_defaults(model, asdict(tuned), pad_token_id=0)
     try:
         read = DiffusionGemmaBackend.checkpoint_defaults(model)
     finally:
         model.generation_config = saved
-    assert read == {"max_passes": 16, "entropy_bound": 16.0, "t_max": 0.3, "t_min": 0.1, "stability_threshold": 1, "confidence_threshold": 0.05}
+        del model.config.filler_penalty
+    assert read == {"max_passes": 16, "entropy_bound": 16.0, "t_max": 0.3, "t_min": 0.1, "stability_threshold": 1,
+                    "confidence_threshold": 0.05, "filler_penalty": 2.0}
+
+
+def test_filler_penalty_lowers_only_the_filler_in_free_gap_slots():
+    import torch
+
+    from dgemma_app.backends.diffusion_gemma import penalize_filler
+
+    scores = torch.zeros(1, 3, 6)  # [B, C, V]
+    slots = torch.tensor([[True, False, True]])
+    out = penalize_filler(scores.clone(), slots, null_id=4, penalty=2.5)
+    assert out[0, :, 4].tolist() == [-2.5, 0.0, -2.5]
+    assert out[..., :4].abs().sum() == 0 and out[..., 5].abs().sum() == 0

@@ -153,7 +153,12 @@ def test_train_export_and_load(workdir, tmp_path):
     assert steps == [2, 4, 6]  # resumed at step 4, with the run's own canvas and shape
 
     out = tmp_path / "model"
+    out.mkdir()
+    (out / "LEDGER.md").write_text("## Ledger\n\n| run | obvious |\n|---|---|\n| r1 | 3 of 48 |\n")
     main(["export", "--checkpoint", str(run / "checkpoint.pt"), "--out", str(out), "--entropy-bound", "0.2"])
+    card = (out / "README.md").read_text()
+    assert card.rstrip().endswith("| r1 | 3 of 48 |")  # the ledger beside the weights closes the card
+    assert "| t = 1 true / other |" in card
     assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json",
             "tokenizer_config.json", "README.md"} <= {p.name for p in out.iterdir()}
     loaded = load_model(out, device_map="cpu")

@@ -8,7 +8,7 @@ of FastChat's model adapters and dllm's per-family samplers).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, ClassVar, Protocol
 
 from ..settings import FillSettings
@@ -46,6 +46,16 @@ class Cancel(Protocol):
 
 
 @dataclass(frozen=True)
+class AllSet:
+    """Set once every one of `flags` is (None is never set): a shared batch stops when all its fills are cancelled."""
+
+    flags: list[Cancel | None]
+
+    def is_set(self) -> bool:
+        return all(f is not None and f.is_set() for f in self.flags)
+
+
+@dataclass(frozen=True)
 class Stream:
     """One fill's rows in a window batch (consecutive, in batch order) and the seed of their noise. A backend
     draws each stream's noise from its own generator, so what a fill draws does not depend on what shares its
@@ -65,6 +75,12 @@ class WindowBatch:
     known: list[list[bool]]  # [B, C] clamped: the position keeps its initial token
     owner: list[list[int]]  # [B, C] marker index of a gap slot, -1 elsewhere
     must_fill: list[list[bool]]  # [B, C] slots that may not hold the `<null>` filler
+    lead: list[list[str]]  # [B, C] text a slot's token must start with ("" = any): a marker's first slot
+
+    @classmethod
+    def joined(cls, batches: list["WindowBatch"]) -> "WindowBatch":
+        """Several fills' batches as one, rows in order."""
+        return cls(*(sum((getattr(b, f.name) for b in batches), []) for f in fields(cls)))
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,10 @@ class PassRecord:
     entropy: list[list[float]]  # [B, C] of the position's distribution, nats
     accepted: list[list[bool]]  # [B, C] kept this pass (clamped positions count as kept)
     active: list[bool]  # [B] the row had not stopped before this pass
+
+    def rows(self, lo: int, hi: int) -> "PassRecord":
+        """The pass as one fill sees it: its rows lo..hi-1 of the batch."""
+        return PassRecord(*(getattr(self, f.name)[lo:hi] for f in fields(self)))
 
 
 @dataclass(frozen=True)

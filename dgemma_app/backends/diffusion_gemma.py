@@ -24,6 +24,8 @@ from .base import Cancel, Denoised, FillCancelled, LoadedModel, PassRecord, Stre
 
 NEG_INF = float("-inf")
 SAMPLER_KEYS = ("entropy_bound",)  # generation_config.json keeps these inside `sampler_config`
+PROCESSOR_KEYS = ("filler_penalty",)  # applied by our processor, not by `generate`: kept in config.json, whose
+# extra keys the library keeps (its generation config refuses unknown keys)
 
 
 @dataclass
@@ -49,6 +51,11 @@ class DiffusionGemmaSettings(FillSettings):
         help="stop early once the stable draft's entropy is below this",
     )
 
+    filler_penalty: float = knob(
+        0.0, low=0.0, high=100.0, label="Filler penalty", slider=(0, 10, 0.1), generation="filler_penalty",
+        help="subtracted from the <null> filler's logit in gap slots: higher writes longer fills",
+    )
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.t_max <= self.t_min:
@@ -62,13 +69,20 @@ def generation_values(settings: DiffusionGemmaSettings) -> dict[str, Any]:
 
 def generation_kwargs(values: dict[str, Any]) -> dict[str, Any]:
     """generation_config.json names -> the keyword arguments of `generate` / `DiffusionGemmaGenerationConfig`."""
-    rest = {k: v for k, v in values.items() if k not in SAMPLER_KEYS}
+    rest = {k: v for k, v in values.items() if k not in SAMPLER_KEYS + PROCESSOR_KEYS}
     return {**rest, "sampler_config": EntropyBoundSamplerConfig(**{k: values[k] for k in SAMPLER_KEYS})}
 
 
 def generation_config(values: dict[str, Any], **special_ids: int) -> DiffusionGemmaGenerationConfig:
     """A generation_config.json for an exported checkpoint."""
     return DiffusionGemmaGenerationConfig(**generation_kwargs(values), **special_ids)
+
+
+def store_defaults(model: Any, values: dict[str, Any], **special_ids: int) -> None:
+    """Make `values` (generation_config.json names) the checkpoint's decoding defaults when `model` is saved."""
+    model.generation_config = generation_config(values, **special_ids)
+    for key in PROCESSOR_KEYS:
+        setattr(model.config, key, values[key])
 
 
 # ----------------------------------------------------------------------------- pure maths
@@ -145,6 +159,24 @@ class _Clamp:
     known_ids: torch.Tensor  # the token a known position is clamped to
     owner: torch.Tensor  # marker index of a slot, -1 elsewhere
     must_fill: torch.Tensor  # bool: never the filler
+    leads: list[tuple[int, int, torch.Tensor]]  # (row, position, [V] bool: tokens that start as the slot must)
+
+
+def penalize_filler(scores: torch.Tensor, slots: torch.Tensor, null_id: int | None, penalty: float) -> torch.Tensor:
+    """Lower the filler's logit in free gap slots (scores [B, C, V], slots [B, C] bool). With nothing better to say,
+    `<null>` is a weak model's safest, most confident guess, and the sampler accepts confident tokens first, so
+    fills shrink to a token or two; the penalty makes the model say what it would write instead."""
+    if null_id is None or penalty == 0:
+        return scores
+    scores[..., null_id] = scores[..., null_id] - penalty * slots.to(scores.dtype)
+    return scores
+
+
+def restrict_leads(scores: torch.Tensor, leads: list[tuple[int, int, torch.Tensor]]) -> torch.Tensor:
+    """Slots whose token must start with a given text keep only such tokens (scores [B, C, V]); a few per window."""
+    for b, i, allowed in leads:
+        scores[b, i] = scores[b, i].masked_fill(~allowed, NEG_INF)
+    return scores
 
 
 class _PassRecorder(LogitsProcessor):
@@ -166,6 +198,7 @@ class _PassRecorder(LogitsProcessor):
             raise FillCancelled("The fill was cancelled.")
         c = self.clamp
         scores = clamp_scores(scores, c.known, c.known_ids, self.banned, c.must_fill, self.null_id)
+        scores = restrict_leads(penalize_filler(scores, ~c.known & (c.owner >= 0), self.null_id, self.settings.filler_penalty), c.leads)
         scaled = scores / temperature_at(cur_step, self.settings)
         log_probs = torch.log_softmax(scaled, dim=-1)  # [B, C, V]
         top_log_prob, draft = log_probs.max(dim=-1)  # [B, C]
@@ -269,6 +302,16 @@ class DiffusionGemmaBackend:
         self.banned = torch.zeros(self.vocab, dtype=torch.bool)  # [V]
         self.banned[[i for i in loaded.banned_ids if i < self.vocab]] = True
         self.device = next(loaded.model.parameters()).device
+        self._texts: list[str] | None = None  # every token's text, decoded on first use
+        self._starts: dict[str, torch.Tensor] = {}  # lead text -> [V] bool
+
+    def tokens_starting_with(self, lead: str) -> torch.Tensor:
+        """[V] bool: the tokens whose text starts with `lead` (decoding the vocabulary once per lead)."""
+        if lead not in self._starts:
+            if self._texts is None:
+                self._texts = self.loaded.tokenizer.batch_decode([[i] for i in range(self.vocab)])
+            self._starts[lead] = torch.tensor([t.startswith(lead) for t in self._texts]) & ~self.banned
+        return self._starts[lead]
 
     @staticmethod
     def checkpoint_defaults(model: Any) -> dict[str, Any]:
@@ -277,7 +320,8 @@ class DiffusionGemmaBackend:
         for s in settings_of(DiffusionGemmaSettings):
             key = s.knob.generation
             if key:
-                found[s.name] = getattr(gen.sampler_config if key in SAMPLER_KEYS else gen, key, None)
+                source = gen.sampler_config if key in SAMPLER_KEYS else model.config if key in PROCESSOR_KEYS else gen
+                found[s.name] = getattr(source, key, None)
         return {k: v for k, v in found.items() if v is not None}
 
     @staticmethod
@@ -307,7 +351,9 @@ class DiffusionGemmaBackend:
         start_canvas = torch.tensor(start)  # [B, C]
         if settings.left_to_right:  # at most one pass per free slot; it stops on the pass that leaves none free
             settings = replace(settings, max_passes=int((~known).sum(-1).max()), stability_threshold=0)
-        clamp = _Clamp(known.to(device), start_canvas.to(device), torch.tensor(batch.owner, device=device), torch.tensor(batch.must_fill, device=device))
+        leads = [(b, i, self.tokens_starting_with(t).to(device)) for b, row in enumerate(batch.lead) for i, t in enumerate(row) if t]
+        clamp = _Clamp(known.to(device), start_canvas.to(device), torch.tensor(batch.owner, device=device),
+                       torch.tensor(batch.must_fill, device=device), leads)
         recorder = _PassRecorder(clamp, self.banned.to(device), loaded.null_id, settings, on_pass, cancel)
         kwargs = generation_kwargs(generation_values(settings))
         generators = stream_generators(batch.streams, device, self.vocab, canvas)

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import torch
 
-from dgemma_app.backends.diffusion_gemma import DiffusionGemmaSettings, generation_config
+from dgemma_app.backends.diffusion_gemma import DiffusionGemmaSettings, store_defaults
 from dgemma_app.settings import generation_defaults
 from dgemma_app.train.loop import ModelShape, build_model
 from dgemma_app.train.tokenizer import load_tokenizer
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+LEDGER = "LEDGER.md"  # every training run and what it scored: kept in the model folder, appended to the card
 
 
 # The decoding knobs written to `generation_config.json`, named as it names them (library defaults unless tuned);
@@ -25,7 +26,12 @@ SamplerSettings = generation_defaults(DiffusionGemmaSettings)
 SPECIAL_IDS = dict(pad_token_id=0, eos_token_id=1, bos_token_id=2)  # the project's tokenizers (model.SPECIAL_TOKENS)
 
 
-def model_card(meta: dict, state: dict, n_params: int, corpus_stats: dict | None, sampler: SamplerSettings) -> str:
+def _f(record: dict, key: str) -> str:
+    return f"{record[key]:.3f}" if key in record else "–"
+
+
+def model_card(meta: dict, state: dict, n_params: int, corpus_stats: dict | None, sampler: SamplerSettings,
+               ledger: str = "") -> str:
     """The model folder's README.md: what it was trained on, how long, and how it scored."""
     shape, obj, loop = meta["shape"], meta["objective"], meta.get("loop", {})
     last = state["history"][-1] if state["history"] else None
@@ -34,8 +40,18 @@ def model_card(meta: dict, state: dict, n_params: int, corpus_stats: dict | None
     corpus = (f"{corpus_stats['files']:,} files, {corpus_stats['chars']:,} characters "
               f"({corpus_stats['val_files']} files held out for validation, {corpus_stats['prose_files']} prose files)"
               if corpus_stats else "see `runs/corpus/stats.json`")
-    history = "\n".join(f"| {r['step']} | {r['tokens']:,} | {r['seconds'] / 3600:.2f} | {r['n0.1']:.3f} | {r['n0.9']:.3f} |"
-                        for r in state["history"][-8:])
+    history = "\n".join(
+        f"| {r['step']} | {r['tokens']:,} | {r['seconds'] / 3600:.2f} | {r['n0.1']:.3f} | {r['n0.9']:.3f} | "
+        f"{_f(r, 'ar')} | {_f(r, 't1_true')} / {_f(r, 't1_other')} | {_f(r, 'slot0')} |"
+        for r in state["history"][-8:]
+    )
+    ar_start = (f"The first {loop['ar_share']:.0%} of the schedule trained the shared weights as a causal LM on the encoder "
+                f"alone ({loop.get('ar_length', '?')}-token rows), as Dream and DiffuCoder start from AR checkpoints; then "
+                if loop.get("ar_share") else "")
+    extras = ", ".join(x for x in (
+        f"next-token loss on the encoder's outputs beside it (weight {obj['ar_weight']})" if obj.get("ar_weight") else "",
+        f"{obj['tail_noise_prob']:.0%} of infill rows noised from a random gap slot on" if obj.get("tail_noise_prob") else "",
+    ) if x)
     return f"""---
 license: apache-2.0
 library_name: transformers
@@ -59,20 +75,22 @@ short fills, not a capable code model.
   No benchmark data (HumanEval) was used.
 - Context: trained with at most {obj['max_context']} prefix tokens before the canvas; longer prefixes fit the
   positions but were never seen in training, so cutting the prefix to its last {obj['max_context']} tokens is safest.
-- Objective: the encoder reads up to {obj['max_context']} tokens before the canvas; in the canvas, 1-{obj['max_gaps']} gaps
+- Objective: {ar_start}the encoder reads up to {obj['max_context']} tokens before the canvas; in the canvas, 1-{obj['max_gaps']} gaps
   (true tokens then `<null>` up to a slot budget), known tokens clean; gap slots corrupted with uniform random
   tokens at rate t ~ U({obj['t_min']}, 1); cross-entropy on corrupted slots (weight {obj['clean_weight']} on clean gap slots);
-  self-conditioning with probability {obj['self_cond_prob']}; also plain continuation and lightly-noised edits.
+  self-conditioning with probability {obj['self_cond_prob']}; also plain continuation and lightly-noised edits{"; " + extras if extras else ""}.
 - Training: {state['step']:,} steps of batch {loop.get('batch_size', '?')}, {state['tokens']:,} tokens (context + canvas),
-  {state['seconds'] / 3600:.2f} hours on 2 CPU cores, AdamW lr {loop.get('lr', '?')} with warm-up and cosine decay.
+  {state['seconds'] / 3600:.2f} hours ({state.get('cpu_seconds', 0) / 3600:.2f} CPU-hours), AdamW lr {loop.get('lr', '?')} with warm-up and cosine decay.
 
 ## Evaluation (held-out files)
 
-Loss on corrupted gap slots when 10% (n0.1) or 90% (n0.9) of the gap slots are noise; n0.1 below n0.9
-means the model uses the surrounding tokens.
+Loss on corrupted gap slots when 10% (n0.1) or 90% (n0.9) of the gap slots are noise (n0.1 below n0.9:
+the model uses the surrounding tokens); ar: the shared weights' causal-LM loss; t = 1: mean loss over an
+8-slot gap that is all noise, with the true prefix / another file's prefix (the gap between them is what
+the text before a gap is worth where every fill starts); slot 0: its first slot (`dgemma_app/train/probe.py`).
 
-| step | tokens | hours | n0.1 | n0.9 |
-|---|---|---|---|---|
+| step | tokens | hours | n0.1 | n0.9 | ar | t = 1 true / other | slot 0 |
+|---|---|---|---|---|---|---|---|
 {history}
 
 {latest}
@@ -83,7 +101,7 @@ HumanEval-Infilling figures: run `python -m dgemma_app.eval` (see the project RE
 {json.dumps(asdict(sampler))}
 
 Exported {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Licence: Apache-2.0.
-"""
+{ledger}"""
 
 
 def export(checkpoint: Path, out: Path, dtype: str = "fp32", sampler: SamplerSettings | None = None) -> Path:
@@ -96,7 +114,7 @@ def export(checkpoint: Path, out: Path, dtype: str = "fp32", sampler: SamplerSet
     meta["vocab_size"] = vocab
     model = build_model(vocab, ModelShape(**meta["shape"]), meta["objective"]["canvas_length"])
     model.load_state_dict(ckpt["model"])
-    model.generation_config = generation_config(asdict(sampler), **SPECIAL_IDS)
+    store_defaults(model, asdict(sampler), **SPECIAL_IDS)
     if dtype == "bf16":
         model = model.to(torch.bfloat16)
     out.mkdir(parents=True, exist_ok=True)
@@ -106,5 +124,6 @@ def export(checkpoint: Path, out: Path, dtype: str = "fp32", sampler: SamplerSet
     stats_path = Path(meta["corpus"]) / "stats.json"
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else None
     n_params = sum(p.numel() for p in model.parameters())
-    (out / "README.md").write_text(model_card(meta, state, n_params, stats, sampler))
+    ledger = (out / LEDGER).read_text(encoding="utf-8") if (out / LEDGER).is_file() else ""
+    (out / "README.md").write_text(model_card(meta, state, n_params, stats, sampler, "\n" + ledger if ledger else ""))
     return out

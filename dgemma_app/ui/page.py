@@ -21,7 +21,8 @@ from ..settings import Setting
 from ..wiring import front_end_settings
 from . import render
 from .examples import EXAMPLES, HOW_IT_WORKS
-from .service import AUTO, Progress, Service
+from .service import AUTO, Progress
+from .source import FillSource, FillUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class Page:
         return [self.badge, self.result, self.issues, self.candidates, self.stats, self.use, self.canvas, self.slider, self.plot, self.state]
 
 
-def build_demo(service: Service) -> gr.Blocks:
+def build_demo(service: FillSource) -> gr.Blocks:
     """The whole page, wired; no model is loaded here."""
     with gr.Blocks(title="DiffusionGemma fill-in") as demo:
         gr.Markdown(
@@ -169,7 +170,7 @@ def wire(page: Page, handlers: "Handlers") -> None:
 class Handlers:
     """Event handlers; each turns every failure into a visible message."""
 
-    def __init__(self, service: Service, page: Page):
+    def __init__(self, service: FillSource, page: Page):
         self.service = service
         self.page = page
 
@@ -201,7 +202,7 @@ class Handlers:
                     s = update.stats
                     done = f"Filled in {s.seconds:.2f} s with {s.passes} passes. Move the pass slider to replay the denoising."
                     yield {p.status: render.message(done, "ok"), **self._result(update, 0)}
-        except (ValueError, ModelLoadError) as err:  # MarkerError, SettingsError, UnknownLanguageError
+        except (ValueError, ModelLoadError, FillUnavailable) as err:  # MarkerError, SettingsError, UnknownLanguageError
             yield {p.status: render.message(str(err), "error"), **self._cleared()}
         except Exception:
             log.exception("fill failed")
@@ -285,7 +286,7 @@ class Handlers:
                 else:
                     report = {"status": "done", **update.report.to_dict()}
                     yield update.text, report, asdict(update.stats), update.to_dict(with_trace=with_trace)
-        except (ValueError, ModelLoadError) as err:
+        except (ValueError, ModelLoadError, FillUnavailable) as err:
             yield text, {"status": "error", "message": str(err)}, {}, {}
         except Exception:
             log.exception("API fill failed")
