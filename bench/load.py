@@ -346,9 +346,7 @@ def serve_and_load(args: argparse.Namespace, model: str, max_batch: int, knobs: 
 
 
 def served_well(figures: dict, args: argparse.Namespace) -> bool:
-    disconnect = figures.get("disconnect", {})
-    bad = figures.get("bad_input", {})
-    loads = figures.get("load", [])
+    disconnect, bad, loads = figures.get("disconnect", {}), figures.get("bad_input", {}), figures.get("load", [])
     return (
         bad.get("clear_errors") == bad.get("requests") and not bad.get("unexpected") and bad.get("next_fill") == "completed"
         and all(v.startswith("done") for v in bad.get("served", {}).values()) and "error" not in figures
