@@ -37,7 +37,7 @@ def together(engine: Engine, pairs) -> list:
 def same_fill(a, b) -> bool:
     """Same candidates in the same ranking, the same passes, and the same tokens in every pass of every candidate
     (the starting noise included). Which tokens a pass accepted is not compared: it follows the entropies, and
-    float rounding in a shared batch may tip one at the entropy bound (as seen with seed 1 below)."""
+    float rounding in a shared batch may tip one at the entropy bound (seen once, seed 1, the edit)."""
     return [(c.text, c.row, [p.token_ids for p in c.trace]) for c in a.candidates] == \
         [(c.text, c.row, [p.token_ids for p in c.trace]) for c in b.candidates] and a.stats.passes == b.stats.passes
 
