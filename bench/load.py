@@ -1,14 +1,18 @@
 """Load test: start the real server on 127.0.0.1 and send N concurrent fills through gradio_client.
 
     python bench/load.py --model models/dgemma-code-tiny --clients 50 --max-passes 4
+    python bench/load.py --clients 1,10,30,50 --max-batch 1,32 --threads 1   # serial against batched, one run
     python bench/load.py --clients 50 --queue-size 10        # show the "queue is full" path
+
+One server per `--max-batch` value (1 = the serial mode: one fill at a time), in turn; on each, phase 1
+runs once per `--clients` value, then phases 2 and 3.
 
 Phase 1 (load): `--clients` simulated users, each with its own gradio_client session, submit one
 fill at the same moment to the `/fill` endpoint. Every request ends in one of:
-completed (a filled text), rejected-as-busy (Gradio's "queue is full", the server's answer when
+completed (a filled text), rejected-as-busy ("the queue is full", the server's answer when
 more than --queue-size wait), or failed (an error report, an exception, or no answer before
---time-limit). Reports the counts and p50/p95/max latency (submit to final answer) of the
-completed ones; with --concurrency 1 the latency is mostly time spent waiting in the queue.
+--time-limit). Reports the counts, p50/p95/max latency (submit to final answer) of the
+completed ones and the throughput (completed fills per second, first submit to last answer).
 
 Phase 2 (bad input): hostile requests (empty, binary, unbalanced and nested markers, over 1 MiB,
 5,000 markers, unknown language, settings out of range or fractional) must each come back as
@@ -111,14 +115,15 @@ def model_folder(requested: str | None, keep: list) -> str:
 class Server:
     """`python -m dgemma_app serve` in a subprocess, its log in a file."""
 
-    def __init__(self, model: str, port: int, concurrency: int, queue_size: int, log: Path):
+    def __init__(self, model: str, port: int, concurrency: int, queue_size: int, max_batch: int, threads: int | None, log: Path):
         env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
         self.url = f"http://127.0.0.1:{port}/"
         self.log = log
         self._log_file = open(log, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dgemma_app", "serve", "--host", "127.0.0.1", "--port", str(port), "--model", model,
-             "--concurrency", str(concurrency), "--queue-size", str(queue_size)],
+             "--concurrency", str(concurrency), "--queue-size", str(queue_size), "--max-batch", str(max_batch),
+             *(["--threads", str(threads)] if threads else [])],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
         )
 
@@ -158,6 +163,12 @@ def connect(url: str):
 
 def one_fill(client, index: int, knobs: dict, timeout: float) -> tuple[str, float, str]:
     """(outcome, seconds from submit to the final answer, detail) for one request."""
+    outcome, started, ended, detail = timed_fill(client, index, knobs, timeout)
+    return outcome, ended - started, detail
+
+
+def timed_fill(client, index: int, knobs: dict, timeout: float) -> tuple[str, float, float, str]:
+    """(outcome, perf_counter at submit, at the final answer, detail) for one request."""
     from gradio_client.utils import QueueError
 
     started = time.perf_counter()
@@ -165,44 +176,55 @@ def one_fill(client, index: int, knobs: dict, timeout: float) -> tuple[str, floa
         job = client.submit(text=SNIPPETS[index % len(SNIPPETS)], language="python", seed=index, api_name="/fill", **knobs)
         text, report, stats, _ = job.result(timeout=timeout)
     except QueueError as err:
-        return "busy", time.perf_counter() - started, str(err)
+        return "busy", started, time.perf_counter(), str(err)
     except Exception as err:  # noqa: BLE001 - every other ending is a failure to report
         detail = f"{type(err).__name__}: {err}"
-        return ("busy" if "queue is full" in detail.lower() else "failed"), time.perf_counter() - started, detail
-    seconds = time.perf_counter() - started
+        return ("busy" if "queue is full" in detail.lower() else "failed"), started, time.perf_counter(), detail
+    ended = time.perf_counter()
+    if report.get("status") == "error" and "queue is full" in report.get("message", "").lower():
+        return "busy", started, ended, report["message"]
     if report.get("status") != "done" or "<FILL" in text or "<EDIT>" in text:
-        return "failed", seconds, json.dumps(report)[:200]
-    return "completed", seconds, f"{stats.get('passes')} passes"
+        return "failed", started, ended, json.dumps(report)[:200]
+    return "completed", started, ended, f"{stats.get('passes')} passes"
 
 
 def load_phase(url: str, clients: int, knobs: dict, time_limit: float) -> dict:
-    """Each user connects (its own session), then all submit at the same moment."""
+    """Each user connects (its own session; a few at a time, as the connection is not what is measured), then
+    all submit at the same moment."""
     barrier = threading.Barrier(clients, timeout=time_limit)
+    connecting = threading.Semaphore(4)
 
     def user(index: int):
         try:
-            client = connect(url)
+            with connecting:
+                client = connect(url)
         except Exception as err:  # noqa: BLE001
             barrier.abort()
-            return "failed", 0.0, f"connect: {type(err).__name__}: {err}"
-        barrier.wait()
-        return one_fill(client, index, knobs, time_limit)
+            return "failed", 0.0, 0.0, f"connect: {type(err).__name__}: {err}"
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            return "failed", 0.0, 0.0, "another user could not connect"
+        return timed_fill(client, index, knobs, time_limit)
 
-    started = time.perf_counter()
+    load_average = os.getloadavg()[0]
     with ThreadPoolExecutor(max_workers=clients) as pool:
         outcomes = list(pool.map(user, range(clients)))
-    wall = time.perf_counter() - started
-    latencies = [s for outcome, s, _ in outcomes if outcome == "completed"]
-    counts = {k: sum(o == k for o, _, _ in outcomes) for k in ("completed", "busy", "failed")}
-    failures = sorted({d for o, _, d in outcomes if o == "failed"})[:5]
+    latencies = [end - start for outcome, start, end, _ in outcomes if outcome == "completed"]
+    counts = {k: sum(o[0] == k for o in outcomes) for k in ("completed", "busy", "failed")}
+    failures = sorted({d for o, _, _, d in outcomes if o == "failed"})[:5]
+    submitted = [start for o, start, _, _ in outcomes if start]
+    wall = max((end for _, _, end, _ in outcomes), default=0.0) - min(submitted, default=0.0)
     return {
         "clients": clients,
         **counts,
         "p50_s": round(statistics.median(latencies), 3) if latencies else None,
         "p95_s": round(percentile(latencies, 95), 3) if latencies else None,
         "max_s": round(max(latencies), 3) if latencies else None,
-        "busy_answer_s": round(max((s for o, s, _ in outcomes if o == "busy"), default=0.0), 3),
+        "fills_per_s": round(counts["completed"] / wall, 2) if wall > 0 else None,
+        "busy_answer_s": round(max((end - start for o, start, end, _ in outcomes if o == "busy"), default=0.0), 3),
         "wall_s": round(wall, 2),
+        "load_average_1min": round(load_average, 2),
         "failures": failures,
     }
 
@@ -299,56 +321,79 @@ def disconnect_phase(server: Server, knobs: dict, baseline: float | None, time_l
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="checkpoint folder or cached hub id (default: the embedded model, else a random tiny one)")
-    parser.add_argument("--clients", type=int, default=50, help="concurrent users in the load phase (default 50)")
-    parser.add_argument("--max-passes", type=int, default=4, help="denoising passes per fill (default 4)")
-    parser.add_argument("--concurrency", type=int, default=1, help="server --concurrency (default 1)")
-    parser.add_argument("--queue-size", type=int, default=64, help="server --queue-size (default 64)")
-    parser.add_argument("--port", type=int, help="default: a free port")
-    parser.add_argument("--time-limit", type=float, default=300, help="seconds any one phase may take (default 300)")
-    parser.add_argument("--no-disconnect", action="store_true", help="skip the disconnect phase")
-    parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    args = parser.parse_args(argv)
-    if not 1 <= args.clients <= 500:
-        parser.error("--clients must be between 1 and 500")
-
-    keep: list = []
-    model = model_folder(args.model, keep)
+def serve_and_load(args: argparse.Namespace, model: str, max_batch: int, knobs: dict) -> dict:
+    """One server with `max_batch`: every load phase of --clients, then the bad-input and disconnect phases."""
     port = args.port or free_port()
     log = Path(tempfile.gettempdir()) / f"dgemma-load-server-{port}.log"
-    server = Server(model, port, args.concurrency, args.queue_size, log)
-    knobs = {"max_passes": args.max_passes}
-    figures: dict = {"model": model, "concurrency": args.concurrency, "queue_size": args.queue_size, "max_passes": args.max_passes}
+    server = Server(model, port, args.concurrency, args.queue_size, max_batch, args.threads, log)
+    figures: dict = {"max_batch": max_batch}
     try:
         started = time.perf_counter()
         server.wait_ready(args.time_limit)
         figures["server_start_s"] = round(time.perf_counter() - started, 1)
         one_fill(connect(server.url), 0, knobs, args.time_limit)  # warm-up, not counted (the first pass imports)
-        figures["load"] = load_phase(server.url, args.clients, knobs, args.time_limit)
+        figures["load"] = [load_phase(server.url, clients, knobs, args.time_limit) for clients in args.clients]
         figures["bad_input"] = bad_input_phase(server.url, knobs, args.time_limit)
         if not args.no_disconnect:
-            figures["disconnect"] = disconnect_phase(server, knobs, figures["load"]["p50_s"], args.time_limit)
+            figures["disconnect"] = disconnect_phase(server, knobs, figures["load"][0]["p50_s"], args.time_limit)
         figures["server_alive"] = server.proc.poll() is None
     except Exception as err:  # noqa: BLE001
         figures["error"] = f"{type(err).__name__}: {err}"
     finally:
         server.stop()
         figures["server_log_tail"] = server.tail(8)
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
-    load = figures.get("load", {})
-    disconnect = figures.get("disconnect", {})
-    bad = figures.get("bad_input", {})
-    ok = (
+    return figures
+
+
+def served_well(figures: dict, args: argparse.Namespace) -> bool:
+    disconnect, bad, loads = figures.get("disconnect", {}), figures.get("bad_input", {}), figures.get("load", [])
+    return (
         bad.get("clear_errors") == bad.get("requests") and not bad.get("unexpected") and bad.get("next_fill") == "completed"
-        and all(v.startswith("done") for v in bad.get("served", {}).values()) and
-        "error" not in figures and load.get("failed") == 0 and load.get("completed", 0) + load.get("busy", 0) == args.clients
+        and all(v.startswith("done") for v in bad.get("served", {}).values()) and "error" not in figures
+        and len(loads) == len(args.clients) and all(load["failed"] == 0 and load["completed"] + load["busy"] == load["clients"] for load in loads)
         and figures.get("server_alive") and (args.no_disconnect or (disconnect.get("generation_stopped") and disconnect.get("next_fill_normal")))
     )
-    return 0 if ok else 1
+
+
+def table(servers: list[dict]) -> str:
+    """The load phases as a Markdown table."""
+    lines = ["| max batch | clients | completed | busy | failed | p50 s | p95 s | max s | fills/s | load avg |", "|" + "---|" * 10]
+    for figures in servers:
+        mode = "1 (serial)" if figures["max_batch"] == 1 else str(figures["max_batch"])
+        for load in figures.get("load", []):
+            lines.append(f"| {mode} | {load['clients']} | {load['completed']} | {load['busy']} | {load['failed']} | {load['p50_s']} | "
+                         f"{load['p95_s']} | {load['max_s']} | {load['fills_per_s']} | {load['load_average_1min']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    int_list = lambda raw: [int(v) for v in raw.split(",")]  # noqa: E731 - "1,10,30" -> [1, 10, 30]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="checkpoint folder or cached hub id (default: the embedded model, else a random tiny one)")
+    parser.add_argument("--clients", type=int_list, default=[50], help="concurrent users in the load phase, comma-separated for several phases (default 50)")
+    parser.add_argument("--max-batch", type=int_list, default=[32], help="server --max-batch, comma-separated for one server each (default 32; 1 = serial)")
+    parser.add_argument("--max-passes", type=int, default=4, help="denoising passes per fill (default 4)")
+    parser.add_argument("--concurrency", type=int, default=1, help="server --concurrency (default 1)")
+    parser.add_argument("--queue-size", type=int, default=64, help="server --queue-size (default 64)")
+    parser.add_argument("--threads", type=int, help="server --threads (default: torch's choice; 1 on a busy machine)")
+    parser.add_argument("--port", type=int, help="default: a free port")
+    parser.add_argument("--time-limit", type=float, default=300, help="seconds any one phase may take (default 300)")
+    parser.add_argument("--no-disconnect", action="store_true", help="skip the disconnect phase")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    if not all(1 <= c <= 500 for c in args.clients):
+        parser.error("--clients must be between 1 and 500")
+
+    keep: list = []
+    model = model_folder(args.model, keep)
+    knobs = {"max_passes": args.max_passes}
+    figures: dict = {"model": model, "concurrency": args.concurrency, "queue_size": args.queue_size, "max_passes": args.max_passes,
+                     "cpus": os.cpu_count(), "servers": [serve_and_load(args, model, m, knobs) for m in args.max_batch]}
+    print(json.dumps(figures, indent=2))
+    print(table(figures["servers"]))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0 if all(served_well(f, args) for f in figures["servers"]) else 1
 
 
 if __name__ == "__main__":

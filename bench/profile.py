@@ -54,7 +54,7 @@ def instrument(engine, watch: Stopwatch) -> None:
     targets = [
         (engine_mod.Engine, "fill", "engine: other (windows, stats)"),
         (engine_mod, "_build_rows", "tokenize + build canvases"),
-        (engine_mod.Engine, "_run_window", "engine: window setup + write-back"),
+        (engine_mod.Engine, "step", "engine: window setup + write-back"),
         (model, "generate", "library: generate setup"),
         (model.model.encoder, "forward", "encoder (once per window)"),
         (model, "_denoising_step", "library: sampling, acceptance, stopping"),

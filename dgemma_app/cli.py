@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from . import syntax
+from .batching import MAX_BATCH, QUEUE_SIZE
 from .engine import Engine, FillRequest
 from .gaps import Limits
 from .model import ModelLoadError
@@ -40,8 +41,11 @@ def _serve_parser(sub) -> None:
 def add_serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=env("host", os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")))
     p.add_argument("--port", type=int, default=env("port", os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    p.add_argument("--concurrency", type=int, default=env("concurrency", 1), help="fills run at once")
-    p.add_argument("--queue-size", type=int, default=env("queue_size", 64), help="requests waiting before 'busy'")
+    p.add_argument("--concurrency", type=int, default=env("concurrency", 1),
+                   help="web requests handled at once; raised to --max-batch + --queue-size, so every waiting user sees its place")
+    p.add_argument("--max-batch", type=int, default=env("max_batch", MAX_BATCH),
+                   help=f"fills that share one model call at most (default {MAX_BATCH}); 1 = one fill at a time (serial)")
+    p.add_argument("--queue-size", type=int, default=env("queue_size", QUEUE_SIZE), help="fills waiting before 'the queue is full'")
     p.add_argument("--mcp", action="store_true", default=env("mcp", "") == "1", help="also serve the tools over MCP")
     group = p.add_argument_group("Ray Serve (optional; pip install \"ray[serve]==2.60.0\")")
     group.add_argument("--ray-replicas", type=int, default=env("ray_replicas", 0), help="fill on this many Ray Serve replicas, each with its own model (default 0: in this process)")

@@ -3,8 +3,9 @@
 A window of `canvas_length` tokens starts at the first unfilled gap slot. Everything before it goes to the
 encoder; inside it, known tokens are clamped and gap slots start as noise. Windows run left to right until
 every slot is filled, each seeing the fills before it. Candidates (different slot counts or seeds) are rows of
-one batch, ranked at the end. The engine owns rows, windows, candidates, ranking, stats and the trace; the
-backend found by the checkpoint's `model_type` denoises each window batch. The engine knows nothing of the UI:
+one batch, ranked at the end; several requests (`Fill`s) can share one backend call per window step (`step`),
+each with its own noise, live passes and cancel. The engine owns rows, windows, candidates, ranking, stats and
+the trace; the backend found by the checkpoint's `model_type` denoises each window batch. The engine knows nothing of the UI:
 it returns plain dataclasses, and the per-pass trace is data that a page or `--json` only indexes.
 """
 from __future__ import annotations
@@ -12,19 +13,22 @@ from __future__ import annotations
 import math
 import threading
 import time
+from itertools import accumulate
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
 from . import syntax
-from .backends.base import LoadedModel, PassRecord, WindowBatch, backend_for, settings_for
+from .backends.base import AllSet, LoadedModel, PassRecord, Stream, WindowBatch, backend_for, settings_for
 from .gaps import Edit, Gap, Known, Limits, Segment, parse_markers, stitch, without_gaps
 from .pieces import readable, token_bytes
 from .results import Candidate, FillResult, FillStats, Position, TracePass
 from .settings import FillSettings, SettingsError
+from .trace import position_state, settled_from, start_state
 
 OnPass = Callable[[TracePass], None]
+WINDOW_SEED = 7919  # a window's noise seed: seed + WINDOW_SEED * window
 
 
 @dataclass(frozen=True)
@@ -177,8 +181,8 @@ def _initial_slots(segment: Gap | Edit, old_ids: list[int], count: int, settings
 # ----------------------------------------------------------------------------- windows
 
 
-def _window_batch(rows: list[_Row], window: int, loaded: LoadedModel, notes: list[str]) -> tuple[WindowBatch, list[int]]:
-    """The batch for one window, and the position in each row where its canvas starts."""
+def _window_batch(rows: list[_Row], window: int, seed: int, loaded: LoadedModel, notes: list[str]) -> tuple[WindowBatch, list[int]]:
+    """One fill's batch for its window `window`, and the position in each row where its canvas starts."""
     canvas, null = loaded.canvas_length, loaded.null_id
     limit = max(1, loaded.max_context - canvas)
     prefixes, initial, known, owner, must_fill, lead, offsets = [], [], [], [], [], [], []
@@ -201,35 +205,31 @@ def _window_batch(rows: list[_Row], window: int, loaded: LoadedModel, notes: lis
         initial.append(row.initial[w:end] + ([null] * outside if null is not None else [-1] * outside))
         offsets.append(w)
         prefixes.append(prefix[-limit:] or [loaded.pad_id])
-    return WindowBatch(window, prefixes, initial, known, owner, must_fill, lead), offsets
+    return WindowBatch([Stream(len(rows), seed + WINDOW_SEED * window)], prefixes, initial, known, owner, must_fill, lead), offsets
 
 
-def _state(row: _Row, offset: int, i: int, known: bool, kept: bool, final: bool = False) -> Position:
-    """How the trace shows canvas position `i` of a window starting at `offset` after a pass (see `Position`)."""
-    if offset + i >= len(row.ids):
-        return Position.OUTSIDE
-    return Position.KNOWN if known else Position.ACCEPTED if final else Position.KEPT if kept else Position.NOISE
+@dataclass
+class Fill:
+    """A request being filled: its rows and counters, advanced one window step at a time by `Engine.step`."""
 
+    request: FillRequest
+    settings: FillSettings
+    rows: list[_Row]
+    on_pass: OnPass | None = None
+    cancel: threading.Event | None = None
+    notes: list[str] = field(default_factory=list)
+    windows: int = 0  # window steps run
+    passes: int = 0  # decoder passes that worked on its rows
+    started: float | None = None  # perf_counter at its first step
 
-def _start_state(row: _Row, offset: int, i: int, known: bool, seeded: bool) -> Position:
-    """A position of the starting canvas: an <EDIT>'s old token is a seed, every other slot noise."""
-    if offset + i >= len(row.ids) or known:
-        return _state(row, offset, i, known, False)
-    return Position.SEED if seeded else Position.NOISE
+    @property
+    def active(self) -> list[_Row]:
+        """Rows with a slot still to fill; none left = done."""
+        return [r for r in self.rows if r.next_window() is not None]
 
-
-def settled_from(drafts: list[list[int]], kept: list[list[bool]]) -> list[int]:
-    """Per canvas position, the first pass (index into `drafts`) from which its token is final: the sampler
-    kept that same token in every pass since, and the last pass's draft is the output. So a token shown as
-    accepted never changes again, while one the sampler kept and a later pass replaced is only kept."""
-    last = len(drafts) - 1
-    first = []
-    for i, token in enumerate(drafts[-1]):
-        k = last
-        while k > 0 and drafts[k - 1][i] == token and kept[k - 1][i]:
-            k -= 1
-        first.append(k)
-    return first
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
 
 
 def _write_back(row: _Row, b: int, offset: int, known: list[bool], final: list[int], records: list[PassRecord], first: list[int]) -> None:
@@ -283,47 +283,80 @@ class Engine:
 
     def run(self, request: FillRequest, settings: FillSettings, on_pass: OnPass | None = None,
             cancel: threading.Event | None = None) -> FillResult:
-        """Fill every marker of a parsed request with validated settings. Raises FillCancelled."""
+        """Fill every marker of a parsed request with validated settings, alone. Raises FillCancelled."""
+        fill = self.begin(request, settings, on_pass, cancel)
+        while fill.active:
+            self.step([fill])
+        return self.finish(fill)
+
+    def begin(self, request: FillRequest, settings: FillSettings, on_pass: OnPass | None = None,
+              cancel: threading.Event | None = None) -> Fill:
+        """A fill ready for its first `step`; no model work yet."""
         if not isinstance(settings, self.backend.settings):
             raise SettingsError(f"These settings are for another model family; {self.backend.title} takes {self.backend.settings.__name__}.")
-        rows = _build_rows(request.segments, self.loaded, settings)
-        notes: list[str] = []
-        windows = 0
+        return Fill(request, settings, _build_rows(request.segments, self.loaded, settings), on_pass, cancel)
+
+    def step(self, fills: list[Fill]) -> None:
+        """One window of every fill (equal `batch_key`s) as one backend call; each fill's rows are written back.
+        A cancelled fill's passes are no longer shown; raises FillCancelled only when every fill is cancelled."""
+        notes: list[list[str]] = [[] for _ in fills]  # kept only if the step succeeds, so a retried step adds none twice
+        parts = [_window_batch(f.active, f.windows, f.settings.seed, self.loaded, n) for f, n in zip(fills, notes)]
+        batch = WindowBatch.joined([b for b, _ in parts])
+        rows = [row for f in fills for row in f.active]  # [B], in batch order
+        offsets = [o for _, fill_offsets in parts for o in fill_offsets]
+        ends = list(accumulate(len(f.active) for f in fills))
+        spans = list(zip([0, *ends], ends))  # each fill's rows lo..hi-1 in the batch
         with self._lock:
-            started = time.perf_counter()
-            while active := [r for r in rows if r.next_window() is not None]:
-                self._run_window(active, windows, settings, on_pass, cancel, notes)
-                windows += 1
+            now = time.perf_counter()
+            for f in fills:
+                f.started = f.started or now
+            start = self.backend.start(batch, fills[0].settings)  # [B, C]
+            firsts = [self._trace_pass(f.windows, 0, list(start[i]), [start_state(offsets[i] + j >= len(rows[i].ids), k, s >= 0) for j, (k, s) in enumerate(zip(batch.known[i], batch.initial[i]))], None, None, None)
+                      for f, (a, b) in zip(fills, spans) for i in range(a, b)]  # [B] each row's starting canvas
+            shows = [self._live_view(f, rows[a], firsts[a], offsets[a], batch.known[a], a, b) for f, (a, b) in zip(fills, spans)]
+
+            def show_live(record: PassRecord) -> None:
+                for show in shows:
+                    show(record)
+
+            denoised = self.backend.denoise(batch, start, fills[0].settings, show_live, AllSet([f.cancel for f in fills]))
+        for f, (a, b), fill_notes in zip(fills, spans, notes):
+            for i in range(a, b):
+                rows[i].trace.append(firsts[i])
+                records = [r for r in denoised.passes if r.active[i]]  # the row's own passes: it may stop before the batch
+                first = settled_from([r.draft[i] for r in records], [r.accepted[i] for r in records])
+                for step, record in enumerate(records, start=1):
+                    final = [step > k for k in first]
+                    rows[i].trace.append(self._record_pass(f.windows, step, record, i, batch.known[i], offsets[i], rows[i], rows[i].trace[-1], final))
+                rows[i].passes += len(records)
+                _write_back(rows[i], i, offsets[i], batch.known[i], denoised.final[i], records, first)
+            f.passes += sum(any(r.active[a:b]) for r in denoised.passes)
+            f.windows += 1
+            f.notes += fill_notes
+
+    def _live_view(self, fill: Fill, row: _Row, first: TracePass, offset: int, known: list[bool], lo: int, hi: int) -> Callable[[PassRecord], None]:
+        """Shows a fill its passes while the batch runs: its first row (starting at `first`) stands for it;
+        nothing once it is cancelled or all its rows have stopped."""
+        live: list[TracePass] = []
+        window = fill.windows
+
+        def show(record: PassRecord) -> None:
+            if fill.on_pass is None or fill.cancelled or not any(record.active[lo:hi]):
+                return
+            previous = live[-1] if live else first
+            live.append(self._record_pass(window, len(live) + 1, record.rows(lo, hi), 0, known, offset, row, previous))
+            fill.on_pass(live[-1])
+
+        return show
+
+    def finish(self, fill: Fill) -> FillResult:
+        """Rank a done fill's candidates and measure it."""
+        request, rows = fill.request, fill.rows
         candidates = [self._candidate(request, row, index) for index, row in enumerate(rows)]
         candidates.sort(key=lambda c: syntax.rank_key(c.report, c.confidence))
         best = candidates[0]
-        stats = FillStats.of(best, time.perf_counter() - started, windows)
-        return FillResult(best.text, best.fills, request.language, best.report, candidates, stats, notes)
-
-    def _run_window(self, rows: list[_Row], window: int, settings: FillSettings, on_pass: OnPass | None,
-                    cancel: threading.Event | None, notes: list[str]) -> None:
-        """Denoise one canvas per row as one batch; write the slot tokens back."""
-        batch, offsets = _window_batch(rows, window, self.loaded, notes)
-        start = self.backend.start(batch, settings)  # [B, C]
-        for b, row in enumerate(rows):
-            state = [_start_state(row, offsets[b], i, k, s >= 0) for i, (k, s) in enumerate(zip(batch.known[b], batch.initial[b]))]
-            row.trace.append(self._trace_pass(window, 0, list(start[b]), state, None, None, None))
-        live: list[TracePass] = []
-
-        def show_live(record: PassRecord) -> None:  # the first row stands for the batch while it runs
-            previous = live[-1] if live else rows[0].trace[-1]
-            live.append(self._record_pass(window, len(live) + 1, record, 0, batch.known[0], offsets[0], rows[0], previous))
-            on_pass(live[-1])
-
-        denoised = self.backend.denoise(batch, start, settings, show_live if on_pass else None, cancel)
-        for b, row in enumerate(rows):
-            records = [r for r in denoised.passes if r.active[b]]  # the row's own passes: it may stop before the batch
-            first = settled_from([r.draft[b] for r in records], [r.accepted[b] for r in records])
-            for step, record in enumerate(records, start=1):
-                final = [step > f for f in first]
-                row.trace.append(self._record_pass(window, step, record, b, batch.known[b], offsets[b], row, row.trace[-1], final))
-            row.passes += len(records)
-            _write_back(row, b, offsets[b], batch.known[b], denoised.final[b], records, first)
+        stats = FillStats.of(best, time.perf_counter() - (fill.started or time.perf_counter()), fill.windows)
+        return FillResult(best.text, best.fills, request.language, best.report, candidates, stats, fill.notes)
 
     def _trace_pass(self, window: int, step: int, ids: list[int], state: list[Position], previous: TracePass | None,
                     confidence: list[float] | None, entropy: list[float] | None) -> TracePass:
@@ -343,7 +376,7 @@ class Engine:
                      row: _Row, previous: TracePass, final: list[bool] | None = None) -> TracePass:
         """One pass of row `b`; `final` marks the positions whose token is final by now (unknown while live)."""
         final = final or [False] * len(known)
-        state = [_state(row, offset, i, k, a, f) for i, (k, a, f) in enumerate(zip(known, record.accepted[b], final))]
+        state = [position_state(offset + i >= len(row.ids), k, a, f) for i, (k, a, f) in enumerate(zip(known, record.accepted[b], final))]
         confidence = [round(c, 4) for c in record.confidence[b]]
         entropy = [round(e, 4) for e in record.entropy[b]]
         return self._trace_pass(window, step, list(record.draft[b]), state, previous, confidence, entropy)

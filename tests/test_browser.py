@@ -346,3 +346,35 @@ def test_dark_mode_plot_and_error_table_follow_the_theme(app, browser, shots):
         page.screenshot(path=str(shots / "dark-mode.png"), full_page=True)
     finally:
         page.close()
+
+
+@pytest.fixture(scope="module")
+def busy_app(tiny_model_dir):
+    """A server whose users wait in the service (where they see their place), not in Gradio's queue."""
+    service = Service(lambda: load_model(tiny_model_dir, device_map="cpu"), "tiny test model", max_batch=4, queue_size=4)
+    demo = build_demo(service)
+    yield launch(demo, port=None, concurrency=service.capacity, block=False)
+    demo.close()
+
+
+def test_a_waiting_user_sees_its_place_in_the_queue(busy_app, browser, shots):
+    from gradio_client import Client
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(busy_app)
+    expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
+    # another user's long fill with other sampler knobs: ours cannot join its batch and waits
+    blocker = Client(busy_app, verbose=False).submit(
+        text="x = <FILL:2000>\n", language="python", candidates=1, max_passes=50, confidence_threshold=1e-9,
+        stability_threshold=50, api_name="/fill",
+    )
+    next(blocker)  # it is being filled
+    page.get_by_role("button", name=re.compile("^Fill")).click()
+    status = page.locator("#dgemma-status")
+    expect(status).to_contain_text("1 of 1 in the queue", timeout=WAIT)
+    expect(status).to_contain_text(re.compile(r"about \d+\.\d s to go"))
+    page.screenshot(path=str(shots / "queue.png"))
+    blocker.cancel()
+    expect(status).to_contain_text("Filled in", timeout=WAIT)
+    page.close()

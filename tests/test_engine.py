@@ -15,7 +15,7 @@ from dgemma_app.backends.diffusion_gemma import (
     shared_prefix_cache,
     temperature_at,
 )
-from dgemma_app.engine import settled_from
+from dgemma_app.trace import settled_from
 from dgemma_app.gaps import MarkerError
 from dgemma_app.settings import SettingsError
 
@@ -274,7 +274,7 @@ def test_a_prefix_every_candidate_shares_is_encoded_once(engine, tiny_loaded):
 
 
 def test_exact_length_bans_the_filler_in_every_slot_of_a_sized_gap(engine, tiny_loaded):
-    from dgemma_app.engine import settled_from, _build_rows
+    from dgemma_app.engine import _build_rows
     from dgemma_app.gaps import parse_markers
 
     segments = parse_markers("a = <FILL:3>\nb = <FILL>\n")

@@ -1,15 +1,14 @@
 """The seam between the fill engine and a model family: what the engine hands a backend and what it gets back.
 
 The engine owns rows, windows, candidates, ranking and the trace; a backend denoises one window batch. It gets
-a `WindowBatch` (per row: the encoder prefix, the starting tokens, which positions are clamped), makes the
-starting canvas, runs its sampler with a per-pass callback and a cancel event, and returns the final canvas and
-one `PassRecord` per pass. Backends register under the `model_type` of the checkpoints they serve (the pattern
+a `WindowBatch` (per row: the encoder prefix, the starting tokens, which positions are clamped; per fill sharing
+the batch: its rows and its noise seed), makes the starting canvas, runs its sampler with a per-pass callback and
+a cancel flag, and returns the final canvas and one `PassRecord` per pass. Backends register under the `model_type` of the checkpoints they serve (the pattern
 of FastChat's model adapters and dllm's per-family samplers).
 """
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, ClassVar, Protocol
 
 from ..settings import FillSettings
@@ -40,17 +39,48 @@ class LoadedModel:
         return self.tokenizer.pad_token_id or 0
 
 
+class Cancel(Protocol):
+    """Anything that says whether to stop: a threading.Event, or "every fill of this batch is cancelled"."""
+
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class AllSet:
+    """Set once every one of `flags` is (None is never set): a shared batch stops when all its fills are cancelled."""
+
+    flags: list[Cancel | None]
+
+    def is_set(self) -> bool:
+        return all(f is not None and f.is_set() for f in self.flags)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One fill's rows in a window batch (consecutive, in batch order) and the seed of their noise. A backend
+    draws each stream's noise from its own generator, so what a fill draws does not depend on what shares its
+    batch, and a fill alone draws exactly what it drew before batching."""
+
+    rows: int
+    seed: int
+
+
 @dataclass(frozen=True)
 class WindowBatch:
     """One canvas per active row, denoised together. Lists are [B] or [B, C] (C = canvas length)."""
 
-    window: int  # 0, 1, ... left to right
+    streams: list[Stream]  # [F] the fills sharing this batch, in row order; their rows add up to B
     prefixes: list[list[int]]  # [B][P_b] what the encoder reads before each canvas (never empty)
     initial: list[list[int]]  # [B, C] starting token per position, -1 = noise
     known: list[list[bool]]  # [B, C] clamped: the position keeps its initial token
     owner: list[list[int]]  # [B, C] marker index of a gap slot, -1 elsewhere
     must_fill: list[list[bool]]  # [B, C] slots that may not hold the `<null>` filler
     lead: list[list[str]]  # [B, C] text a slot's token must start with ("" = any): a marker's first slot
+
+    @classmethod
+    def joined(cls, batches: list["WindowBatch"]) -> "WindowBatch":
+        """Several fills' batches as one, rows in order."""
+        return cls(*(sum((getattr(b, f.name) for b in batches), []) for f in fields(cls)))
 
 
 @dataclass(frozen=True)
@@ -62,6 +92,10 @@ class PassRecord:
     entropy: list[list[float]]  # [B, C] of the position's distribution, nats
     accepted: list[list[bool]]  # [B, C] kept this pass (clamped positions count as kept)
     active: list[bool]  # [B] the row had not stopped before this pass
+
+    def rows(self, lo: int, hi: int) -> "PassRecord":
+        """The pass as one fill sees it: its rows lo..hi-1 of the batch."""
+        return PassRecord(*(getattr(self, f.name)[lo:hi] for f in fields(self)))
 
 
 @dataclass(frozen=True)
@@ -89,7 +123,7 @@ class Backend(Protocol):
         """(canvas length, longest encoder prefix + canvas) of a loaded model."""
 
     def start(self, batch: WindowBatch, settings: FillSettings) -> list[list[int]]:
-        """The starting canvas [B, C]: initial tokens where given, the family's noise elsewhere."""
+        """The starting canvas [B, C]: initial tokens where given, the family's noise (per stream) elsewhere."""
 
     def denoise(
         self,
@@ -97,9 +131,10 @@ class Backend(Protocol):
         start: list[list[int]],
         settings: FillSettings,
         on_pass: Callable[[PassRecord], None] | None,
-        cancel: threading.Event | None,
+        cancel: Cancel | None,
     ) -> Denoised:
-        """Run the sampler from `start`; call `on_pass` after every pass; raise FillCancelled once `cancel` is set."""
+        """Run the sampler from `start` (sampler knobs from `settings`, the same for every stream; noise per
+        stream); call `on_pass` after every pass; raise FillCancelled once `cancel` is set."""
 
 
 _REGISTRY: dict[str, type[Backend]] = {}

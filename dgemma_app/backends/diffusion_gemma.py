@@ -6,20 +6,21 @@ re-noises the rest, and its stable-and-confident rule stops early. The processor
 """
 from __future__ import annotations
 
-import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList
 from transformers.models.diffusion_gemma.generation_diffusion_gemma import (
     DiffusionGemmaGenerationConfig,
+    EntropyBoundSampler,
     EntropyBoundSamplerConfig,
     StableAndConfidentStoppingCriteria,
 )
 
 from ..settings import FillSettings, SettingsError, knob, settings_of
-from .base import Denoised, FillCancelled, LoadedModel, PassRecord, WindowBatch, register
+from .base import Cancel, Denoised, FillCancelled, LoadedModel, PassRecord, Stream, WindowBatch, register
 
 NEG_INF = float("-inf")
 SAMPLER_KEYS = ("entropy_bound",)  # generation_config.json keeps these inside `sampler_config`
@@ -185,7 +186,7 @@ class _PassRecorder(LogitsProcessor):
     exactly the entropies the sampler and the stopping rule will see."""
 
     def __init__(self, clamp: _Clamp, banned: torch.Tensor, null_id: int | None, settings: DiffusionGemmaSettings,
-                 on_pass: Callable[[PassRecord], None] | None, cancel: threading.Event | None):
+                 on_pass: Callable[[PassRecord], None] | None, cancel: Cancel | None):
         self.clamp, self.banned, self.null_id = clamp, banned, null_id
         self.settings, self.on_pass, self.cancel = settings, on_pass, cancel
         self.stopper = StableAndConfidentStoppingCriteria(settings.stability_threshold, settings.confidence_threshold)
@@ -225,6 +226,61 @@ class _PassRecorder(LogitsProcessor):
         if self.on_pass is not None:
             self.on_pass(record)
         return scores
+
+
+# ----------------------------------------------------------------------------- noise per fill
+
+
+def stream_generators(streams: list[Stream], device: torch.device, vocab: int, canvas: int) -> list[torch.Generator]:
+    """Each stream's generator on `device`, where the library draws, as it stands after the starting noise.
+
+    Before batching a fill seeded torch's global generator, drew its starting noise on the CPU, and the library
+    drew the rest from the same seeded state on the device; this replays that sequence per fill."""
+    generators = []
+    for stream in streams:
+        generator = torch.Generator(device).manual_seed(stream.seed)
+        if generator.device.type == "cpu":  # one generator: step past the starting noise (`start_noise`)
+            torch.randint(0, vocab, (stream.rows, canvas), generator=generator)
+        generators.append(generator)
+    return generators
+
+
+def start_noise(streams: list[Stream], vocab: int, canvas: int) -> torch.Tensor:
+    """Uniform noise for every row, each stream from a CPU generator seeded with its seed."""
+    return torch.cat([torch.randint(0, vocab, (s.rows, canvas), generator=torch.Generator().manual_seed(s.seed)) for s in streams])  # [B, C]
+
+
+class StreamSampler(EntropyBoundSampler):
+    """The library's entropy-bound sampler, drawing each fill's samples and re-noise from that fill's generator.
+
+    The library samples the denoiser's canvas with torch's global generator before calling `accept_canvas`;
+    this redraws it from the same processed logits per stream (the same op, so a fill alone draws what it drew
+    before), and the library's own draw is left unused."""
+
+    def __init__(self, config: EntropyBoundSamplerConfig, canvas_length: int, vocab_size: int,
+                 sizes: list[int], generators: list[torch.Generator]):
+        super().__init__(config, canvas_length, vocab_size, 0)
+        self.sizes, self.generators = sizes, generators
+
+    def initialize_canvas(self, batch_size: int, device: torch.device) -> torch.LongTensor:
+        return torch.cat([torch.randint(0, self.vocab_size, (n, self.canvas_length), generator=g, device=device)
+                          for n, g in zip(self.sizes, self.generators)])  # [B, C]
+
+    def accept_canvas(self, current_canvas, denoiser_canvas, logits, cur_step):
+        probs = torch.softmax(logits, dim=-1, dtype=torch.float32)  # [B, C, V], as the library computes it
+        own = [torch.multinomial(p.reshape(-1, self.vocab_size), 1, generator=g).view(p.shape[:2])
+               for p, g in zip(probs.split(self.sizes), self.generators)]
+        return super().accept_canvas(current_canvas, torch.cat(own), logits, cur_step)
+
+
+@contextmanager
+def sampling_with(model, sampler: EntropyBoundSampler) -> Iterator[None]:
+    """`model.generate` uses `sampler` for the duration (the library builds its own in `_prepare_sampler`)."""
+    model._prepare_sampler = lambda generation_config: sampler
+    try:
+        yield
+    finally:
+        del model._prepare_sampler
 
 
 # ----------------------------------------------------------------------------- the backend
@@ -276,14 +332,13 @@ class DiffusionGemmaBackend:
         return int(model.config.canvas_length), int(model.config.text_config.max_position_embeddings)
 
     def start(self, batch: WindowBatch, settings: DiffusionGemmaSettings) -> list[list[int]]:
-        """Uniform noise over the vocabulary, as the library's own starting canvas, seeded per window."""
+        """Uniform noise over the vocabulary, as the library's own starting canvas, seeded per stream."""
         initial = torch.tensor(batch.initial)  # [B, C], -1 = noise
-        torch.manual_seed(settings.seed + 7919 * batch.window)
-        noise = torch.randint(0, self.vocab, initial.shape)
+        noise = start_noise(batch.streams, self.vocab, initial.shape[1])
         return torch.where(initial < 0, noise, initial).tolist()
 
     def denoise(self, batch: WindowBatch, start: list[list[int]], settings: DiffusionGemmaSettings,
-                on_pass: Callable[[PassRecord], None] | None, cancel: threading.Event | None) -> Denoised:
+                on_pass: Callable[[PassRecord], None] | None, cancel: Cancel | None) -> Denoised:
         loaded, device, canvas = self.loaded, self.device, self.loaded.canvas_length
         prefixes, pad = batch.prefixes, loaded.pad_id
         width = max(len(p) for p in prefixes)
@@ -304,13 +359,17 @@ class DiffusionGemmaBackend:
         clamp = _Clamp(known.to(device), start_canvas.to(device), torch.tensor(batch.owner, device=device),
                        torch.tensor(batch.must_fill, device=device), leads)
         recorder = _PassRecorder(clamp, self.banned.to(device), loaded.null_id, settings, on_pass, cancel)
-        out = self.model.generate(
-            input_ids=input_ids.to(device),
-            attention_mask=attention.to(device),
-            past_key_values=cache,
-            decoder_input_ids=start_canvas.to(device),
-            max_new_tokens=canvas,
-            logits_processor=LogitsProcessorList([recorder]),
-            **generation_kwargs(generation_values(settings)),
-        )
+        kwargs = generation_kwargs(generation_values(settings))
+        generators = stream_generators(batch.streams, device, self.vocab, canvas)
+        sampler = StreamSampler(kwargs["sampler_config"], canvas, self.vocab, [s.rows for s in batch.streams], generators)
+        with sampling_with(self.model, sampler):
+            out = self.model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention.to(device),
+                past_key_values=cache,
+                decoder_input_ids=start_canvas.to(device),
+                max_new_tokens=canvas,
+                logits_processor=LogitsProcessorList([recorder]),
+                **kwargs,
+            )
         return Denoised(out.sequences[:, -canvas:].cpu().tolist(), recorder.passes)  # final [B, C]

@@ -22,11 +22,10 @@ How a masked-diffusion family (LLaDA, Dream, DiffuCoder) plugs in the same way, 
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any, Callable
 
 from ..settings import FillSettings
-from .base import Denoised, FillCancelled, LoadedModel, PassRecord, WindowBatch, register
+from .base import Cancel, Denoised, FillCancelled, LoadedModel, PassRecord, WindowBatch, register
 
 RULE_TEXT = "x"
 UNSURE = 0.5  # confidence shown for a slot not committed yet
@@ -59,7 +58,7 @@ class RuleBackend:
         return [[pad if t < 0 else t for t in row] for row in batch.initial]
 
     def denoise(self, batch: WindowBatch, start: list[list[int]], settings: FillSettings,
-                on_pass: Callable[[PassRecord], None] | None, cancel: threading.Event | None) -> Denoised:
+                on_pass: Callable[[PassRecord], None] | None, cancel: Cancel | None) -> Denoised:
         canvas = [list(row) for row in start]  # [B, C]
         # [B, C] clamped or committed; positions past the text (owner -1, not clamped) are left as they are
         known = [[k or o < 0 for k, o in zip(ks, os)] for ks, os in zip(batch.known, batch.owner)]

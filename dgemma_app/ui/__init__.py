@@ -22,11 +22,13 @@ def launch(
     demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, concurrency: int = 1, queue_size: int = 64,
     mcp: bool = False, block: bool = True,
 ) -> str:
-    """Queue (excess requests are told the queue is full) and serve `demo` with static/'s CSS and JS; returns the URL."""
+    """Queue (excess requests are told the queue is full) and serve `demo` with static/'s CSS and JS; returns the URL.
+    Each request handled at once holds a worker thread while it streams, so there are enough for `concurrency`."""
     script = (STATIC / "dgemma.js").read_text(encoding="utf-8")
     demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     _, url, _ = demo.launch(
         server_name=host, server_port=port, mcp_server=mcp, prevent_thread_lock=not block, quiet=not block,
+        max_threads=max(40, concurrency + 8),
         css_paths=[STATIC / "dgemma.css"], head=f"<script>{script}</script>", allowed_paths=[str(README)],
     )
     return url
@@ -53,5 +55,7 @@ def serve(args: argparse.Namespace, service: FillSource | None = None, demo: gr.
         print(f"dgemma_app: {err}", file=sys.stderr)
         return 2
     concurrency = args.concurrency * max(args.ray_replicas, 1)  # each Ray replica runs --concurrency fills at once
+    if isinstance(service, Service):  # in process, waiting fills wait in the service, where they see their place
+        concurrency = max(concurrency, service.capacity)
     launch(demo or build_demo(service), args.host, args.port, concurrency, args.queue_size, args.mcp)
     return 0

@@ -58,6 +58,8 @@ def defaults_endpoint(service: FillSource) -> Callable[[], dict]:
 def _progress(update: Progress) -> dict:
     """Progress of a running fill for API clients."""
     out = {"passes": update.passes, "seconds": round(update.seconds, 3)}
+    if update.queue is not None:
+        out.update(queue_position=update.queue.position, queue_waiting=update.queue.waiting, queue_eta_s=update.queue.eta_seconds)
     if update.latest is not None:
         step = update.latest
         out.update(window=step.window, step=step.step, accepted=step.accepted, kept=step.kept, mean_entropy=round(step.mean_entropy, 4), draft="".join(
@@ -67,9 +69,10 @@ def _progress(update: Progress) -> dict:
 
 API_DOC = """Fill every <FILL>, <FILL:n> and <EDIT>old</EDIT> marker in the text with the diffusion model.
 
-While the model runs, each streamed update has the text unchanged, report {"status": "running"}
-and progress in stats; the last update has the filled text. Bad input ends with report
-{"status": "error", "message": ...} and the text unchanged.
+While the fill waits and while the model runs, each streamed update has the text unchanged, report
+{"status": "running"} and progress in stats (while it waits: queue_position, 1 = next, queue_waiting
+and queue_eta_s, the estimated seconds until it starts); the last update has the filled text. Bad input
+ends with report {"status": "error", "message": ...} and the text unchanged.
 
 Args:
     text: source code or prose containing gap markers.

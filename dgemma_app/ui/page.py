@@ -261,7 +261,8 @@ class Handlers:
     def _live(self, update: Progress, clear: bool) -> dict:
         p = self.page
         out = self._cleared() if clear else {}
-        out[p.status] = render.message(f"Filling… pass {update.passes}, {update.seconds:.1f} s", "busy")
+        waiting = update.queue.describe() if update.queue is not None else None
+        out[p.status] = render.message(waiting or f"Filling… pass {update.passes}, {update.seconds:.1f} s", "busy")
         if update.latest is not None:
             step = update.latest
             out[p.canvas] = render.canvas(step, f"Live · window {step.window + 1} · pass {step.step} (which kept tokens are final shows once the window ends)")

@@ -1,8 +1,10 @@
-"""The model behind the page: loaded once on first use, filled in a worker thread, streamed pass by pass.
+"""The model behind the page: loaded once on first use, filled by the batcher's worker, streamed pass by pass.
 
 No Gradio here: the page and the API endpoints both iterate `Service.run`, which yields `Progress`
-while the model works and the `FillResult` at the end. Closing the iterator early (the browser tab
-went away, the client cancelled) sets the fill's cancel event, so the model stops at its next pass.
+while the fill waits (with its place in the queue) and while the model works, and the `FillResult` at
+the end. Fills that arrive while the model is busy share its next call (`batching`). Closing the iterator
+early (the browser tab went away, the client cancelled) cancels that fill only: it leaves the queue, or its
+rows stop being shown and are dropped at the next window, while the fills sharing its batch go on.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Callable, Iterator
 
 from .. import syntax
 from ..backends.base import LoadedModel
+from ..batching import DONE, MAX_BATCH, MOVED, QUEUE_SIZE, Batcher, QueuePlace
 from ..engine import Engine, FillRequest
 from ..gaps import Limits
 from ..prose import guess_language
@@ -23,16 +26,18 @@ from ..settings import FillSettings
 from ..wiring import limits_from_args, load_from_args
 
 AUTO = "auto"
-_DONE = object()
+HEARTBEAT = 1.0  # seconds: a waiting client hears at least this often, news or not
 
 
 @dataclass
 class Progress:
-    """The latest pass the model computed, how many so far, and the time since the fill started."""
+    """The latest pass the model computed, how many so far, the time since the fill was submitted, and, while
+    it waits for the model, its place in the queue."""
 
     latest: TracePass | None
     passes: int
     seconds: float
+    queue: QueuePlace | None = None
 
 
 def resolve_language(text: str, language: str) -> str:
@@ -53,38 +58,43 @@ def resolve_language(text: str, language: str) -> str:
 class Service:
     """One model for every session, loaded lazily and thread-safely, plus the request limits."""
 
-    def __init__(self, load: Callable[[], LoadedModel], source: str, limits: Limits = Limits()):
+    def __init__(self, load: Callable[[], LoadedModel], source: str, limits: Limits = Limits(), max_batch: int = MAX_BATCH,
+                 queue_size: int = QUEUE_SIZE):
         self._load = load
         self.source = source
         self.limits = limits
-        self._engine: Engine | None = None
+        self.max_batch, self.queue_size = max_batch, queue_size
+        self._batcher: Batcher | None = None
         self._lock = threading.Lock()
-        self._running = 0
-        self._count = threading.Lock()
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "Service":
-        return cls(lambda: load_from_args(args), args.model, limits_from_args(args))
+        return cls(lambda: load_from_args(args), args.model, limits_from_args(args), args.max_batch, args.queue_size)
 
     @property
     def running(self) -> int:
-        """Fills whose worker thread is still alive (the model is working for them)."""
-        return self._running
+        """Fills waiting for the model or being filled."""
+        return self._batcher.pending if self._batcher is not None else 0
 
-    def _add_running(self, delta: int) -> None:
-        with self._count:
-            self._running += delta
+    @property
+    def capacity(self) -> int:
+        """Fills the service holds at once: a batch running and a full queue waiting."""
+        return self.max_batch + self.queue_size
 
     @property
     def ready(self) -> bool:
-        return self._engine is not None
+        return self._batcher is not None
 
     def engine(self) -> Engine:
         """The engine, loading the model on first use. Raises ModelLoadError (retried on the next call)."""
+        return self.batcher().engine
+
+    def batcher(self) -> Batcher:
+        """The queue and worker in front of the model (loads it on first use)."""
         with self._lock:
-            if self._engine is None:
-                self._engine = Engine(self._load())
-            return self._engine
+            if self._batcher is None:
+                self._batcher = Batcher(Engine(self._load()), self.max_batch, self.queue_size)
+            return self._batcher
 
     def describe(self) -> str:
         """One Markdown line about the loaded model (loads it)."""
@@ -101,45 +111,35 @@ class Service:
         return FillRequest.parse(text, language, self.limits, resolve_language)
 
     def run(self, request: FillRequest, overrides: dict, interval: float = 0.1) -> Iterator[Progress | FillResult]:
-        """Fill in a worker thread. Yields Progress at most every `interval` seconds (the model is never
-        waited on), then the FillResult. Raises SettingsError / ModelLoadError for bad settings or model."""
-        engine = self.engine()
-        settings = engine.settings(**overrides)
+        """Queue the fill for the model. Yields Progress when there is news (a pass, a new place in the queue;
+        at most every `interval` seconds, the model is never waited on) or else every `HEARTBEAT` seconds, then
+        the FillResult. Raises SettingsError / ModelLoadError for bad settings or model, and QueueFull (a
+        ValueError) when the queue is full."""
+        batcher = self.batcher()
+        settings = batcher.engine.settings(**overrides)
         cancel = threading.Event()
-        passes: queue.Queue = queue.Queue()
-        outcome: dict = {}
-
-        def work() -> None:
-            try:
-                outcome["result"] = engine.run(request, settings, on_pass=passes.put, cancel=cancel)
-            except BaseException as err:  # handed to the caller's thread below
-                outcome["error"] = err
-            finally:
-                self._add_running(-1)
-                passes.put(_DONE)
-
-        self._add_running(1)
-        worker = threading.Thread(target=work, name="dgemma-fill", daemon=True)
         started = time.perf_counter()
-        worker.start()
+        ticket = batcher.submit(request, settings, cancel)
         try:
             latest, count, done = None, 0, False
             while not done:
-                deadline = time.monotonic() + interval
-                while (left := deadline - time.monotonic()) > 0:
+                deadline = None  # set by the first news: then gather more until `interval` has passed
+                while (left := HEARTBEAT if deadline is None else deadline - time.monotonic()) > 0:
                     try:
-                        item = passes.get(timeout=left)
+                        item = ticket.updates.get(timeout=left)
                     except queue.Empty:
                         break
-                    if item is _DONE:
+                    if item is DONE:
                         done = True
                         break
-                    latest, count = item, count + 1
+                    if item is not MOVED:
+                        latest, count = item, count + 1
+                    deadline = deadline or time.monotonic() + interval
                 if not done:
-                    yield Progress(latest, count, time.perf_counter() - started)
-            worker.join()
-            if "error" in outcome:
-                raise outcome["error"]
-            yield outcome["result"]
+                    yield Progress(latest, count, time.perf_counter() - started, batcher.place(ticket))
+            if ticket.error is not None:
+                raise ticket.error
+            yield ticket.result
         finally:
             cancel.set()
+            batcher.withdraw(ticket)

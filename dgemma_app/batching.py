@@ -1,0 +1,208 @@
+"""Many users, one model: fills that arrive while the model is busy share its next backend call.
+
+A pass of a model is mostly fixed per-call cost (rows are cheap, calls are dear), so one worker thread runs
+window steps (`Engine.step`) for a group of fills at once: the oldest fill, every other active fill with the
+same `batch_key` (same sampler knobs), then waiting ones in arrival order, up to `max_batch` fills. A fill that
+arrives during a step joins the next one; a fill with more windows stays in the group for its next window.
+Requests are parsed and their settings validated before they are submitted, so a bad input never joins a batch,
+and a step that fails anyway is retried fill by fill, so one fill's failure is reported to that fill only.
+With `max_batch=1` fills run one after another, in arrival order (the serial mode, for comparison).
+
+Each fill's passes go to its own `Ticket.updates` queue as they are computed; cancelling a fill (its cancel event)
+hides its passes at once and drops it at the next step boundary, without disturbing the others.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Hashable
+
+from .backends.base import FillCancelled
+from .engine import Engine, Fill, FillRequest
+from .results import FillResult
+from .settings import FillSettings
+
+# Knobs that only shape a fill's own rows (how many, their slots, their noise): fills differing in them share a
+# call. Every other knob steers the sampler loop of the one backend call, so it must be equal.
+ROW_KNOBS = ("seed", "candidates", "slot_budget", "edit_strength", "exact_length")
+MAX_BATCH = 32  # default: fills sharing one model call at most
+QUEUE_SIZE = 64  # default: fills waiting at most before "the queue is full"
+DONE = object()  # the last item of a ticket's updates: the result (or error) is ready
+MOVED = object()  # an item of a waiting ticket's updates: its place in the queue changed
+SMOOTHING = 0.3  # weight of the newest fill duration in the running estimate
+
+
+def batch_key(settings: FillSettings) -> Hashable:
+    """Fills with equal keys may share a backend call: same family, same sampler knobs. A left-to-right fill
+    runs alone (its pass count follows its own free slots)."""
+    if settings.left_to_right:
+        return object()
+    return type(settings), tuple((k, v) for k, v in asdict(settings).items() if k not in ROW_KNOBS)
+
+
+class QueueFull(ValueError):
+    """More fills are waiting than the queue holds; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where a waiting fill stands: 1 = it starts with the next batch; the estimate is until it starts."""
+
+    position: int
+    waiting: int  # fills waiting in all
+    eta_seconds: float
+
+    def describe(self) -> str:
+        return f"Waiting for the model: {self.position} of {self.waiting} in the queue, about {self.eta_seconds:.1f} s to go."
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One submitted fill: its updates (each pass as computed, then DONE) and how it ended."""
+
+    fill: Fill
+    key: Hashable
+    updates: queue.Queue = field(default_factory=queue.Queue)
+    result: FillResult | None = None
+    error: BaseException | None = None
+    ended: bool = False
+
+    def end(self, result: FillResult | None = None, error: BaseException | None = None) -> None:
+        self.result, self.error, self.ended = result, error, True
+        self.updates.put(DONE)
+
+
+class Batcher:
+    """The queue in front of one engine and the worker thread that steps its fills in shared batches."""
+
+    def __init__(self, engine: Engine, max_batch: int = MAX_BATCH, queue_size: int = QUEUE_SIZE):
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1.")
+        self.engine, self.max_batch, self.queue_size = engine, max_batch, queue_size
+        self._waiting: list[Ticket] = []  # arrival order, not started
+        self._active: list[Ticket] = []  # started, more windows to go
+        self._changed = threading.Condition()
+        self._fill_seconds = 0.0  # running estimate of one fill's duration, first step to done
+        self._step_started: float | None = None
+        self._worker: threading.Thread | None = None
+        self.sizes: Counter[int] = Counter()  # fills per backend call -> how many calls ran with that many
+
+    @property
+    def pending(self) -> int:
+        """Fills waiting or being filled."""
+        with self._changed:
+            return len(self._waiting) + len(self._active)
+
+    def submit(self, request: FillRequest, settings: FillSettings, cancel: threading.Event | None = None) -> Ticket:
+        """Queue a parsed request with validated settings. Raises QueueFull, SettingsError."""
+        updates: queue.Queue = queue.Queue()
+        ticket = Ticket(self.engine.begin(request, settings, updates.put, cancel), batch_key(settings), updates)
+        with self._changed:
+            if len(self._waiting) >= self.queue_size:
+                raise QueueFull(f"The queue is full ({len(self._waiting)} fills waiting); try again in a moment.")
+            self._waiting.append(ticket)
+            ticket.updates.put(MOVED)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._run, name="dgemma-batcher", daemon=True)
+                self._worker.start()
+            self._changed.notify()
+        return ticket
+
+    def withdraw(self, ticket: Ticket) -> None:
+        """The caller is gone: a waiting fill leaves the queue now, an active one at the end of its step."""
+        with self._changed:
+            if ticket in self._waiting:
+                self._end(ticket, error=FillCancelled("The fill was cancelled."))
+
+    def place(self, ticket: Ticket) -> QueuePlace | None:
+        """Where a waiting fill stands, or None once it has started."""
+        with self._changed:
+            if ticket not in self._waiting:
+                return None
+            position = self._waiting.index(ticket) + 1
+            ahead = len(self._active) + position - 1  # fills that start before it
+            running = time.perf_counter() - self._step_started if self._step_started is not None else 0.0
+            eta = max(0.0, self._fill_seconds - running) + (ahead // self.max_batch) * self._fill_seconds
+            return QueuePlace(position, len(self._waiting), round(eta, 2))
+
+    # ------------------------------------------------------------------ the worker
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._drop_cancelled()
+                while not self._waiting and not self._active:
+                    self._changed.wait()
+                    self._drop_cancelled()
+                group = self._pick()
+                self._step_started = time.perf_counter()
+                self.sizes[len(group)] += 1
+            self._step(group)
+            with self._changed:
+                self._step_started = None
+
+    def _pick(self) -> list[Ticket]:
+        """The oldest fill and those that may share its call: active ones first, then waiting ones, in order."""
+        candidates = self._active + self._waiting
+        key = candidates[0].key
+        group = [t for t in candidates if t.key == key][: self.max_batch]
+        joined = [t for t in group if t in self._waiting]
+        for ticket in joined:
+            self._waiting.remove(ticket)
+            self._active.append(ticket)
+        if joined:
+            self._moved()
+        return group
+
+    def _drop_cancelled(self) -> None:
+        for ticket in [t for t in self._waiting + self._active if t.fill.cancelled]:
+            self._end(ticket, error=FillCancelled("The fill was cancelled."))
+
+    def _end(self, ticket: Ticket, result: FillResult | None = None, error: BaseException | None = None) -> None:
+        """The fill leaves the batcher, then its caller hears how it ended."""
+        with self._changed:
+            if ticket in self._waiting:
+                self._waiting.remove(ticket)
+                self._moved()
+            if ticket in self._active:
+                self._active.remove(ticket)
+            ticket.end(result, error)
+
+    def _moved(self) -> None:
+        """Tell every waiting fill that its place changed (its caller need not poll)."""
+        for ticket in self._waiting:
+            ticket.updates.put(MOVED)
+
+    def _step(self, group: list[Ticket]) -> None:
+        """One window step for the group; a failed shared step is retried fill by fill."""
+        live = [t for t in group if not t.fill.cancelled]
+        try:
+            if live:
+                self.engine.step([t.fill for t in live])
+        except Exception as err:  # noqa: BLE001 - every failure ends up with the fill it belongs to
+            if len(live) > 1 and not isinstance(err, FillCancelled):
+                for ticket in live:
+                    self._step([ticket])
+                return
+            for ticket in live:
+                self._end(ticket, error=err)
+            return
+        for ticket in live:
+            if ticket.fill.cancelled:
+                self._end(ticket, error=FillCancelled("The fill was cancelled."))
+            elif not ticket.fill.active:
+                self._finish(ticket)
+
+    def _finish(self, ticket: Ticket) -> None:
+        try:
+            result = self.engine.finish(ticket.fill)
+        except Exception as err:  # noqa: BLE001
+            self._end(ticket, error=err)
+            return
+        self._fill_seconds = result.stats.seconds if not self._fill_seconds else (
+            SMOOTHING * result.stats.seconds + (1 - SMOOTHING) * self._fill_seconds)
+        self._end(ticket, result)
+
