@@ -241,3 +241,14 @@ def test_init_from_a_model_folder_starts_from_its_weights(workdir, tmp_path):
     assert after["meta"]["shape"] == before["meta"]["shape"]  # read from the folder, not the default flags
     for name, value in before["model"].items():
         assert torch.equal(value, after["model"][name]), name
+
+
+def test_a_one_token_context_adds_no_next_token_loss(workdir):
+    """A short-context batch can have a 1-token prefix: the encoder's next-token loss must not make it NaN."""
+    shape = ModelShape(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, num_experts=2, top_k_experts=1,
+                       expert_size=32, intermediate_size=64, max_positions=128)
+    model = build_model(300, shape, 16)
+    obj = ObjectiveConfig(canvas_length=16, max_context=2, short_context_prob=1.0, ar_weight=0.5)
+    for seed in range(4):  # short contexts are 1 token long here
+        loss, _ = training_loss(model, _stream(workdir), obj, LoopConfig(batch_size=2), False, 300, np.random.default_rng(seed))
+        assert torch.isfinite(loss)

@@ -153,7 +153,7 @@ def training_loss(
             return next_token_loss(ar_logits(model, window), window), window.numel()
         batch = make_batch(stream, cfg.batch_size, obj, vocab, rng)
         self_cond = torch.rand(cfg.batch_size) < obj.self_cond_prob  # [B]
-        if obj.ar_weight <= 0:
+        if obj.ar_weight <= 0 or batch.context.shape[1] < 2:  # a 1-token context has no next token to predict
             return weighted_loss(forward_logits(model, batch, self_cond), batch.target, batch.weight), batch.tokens
         logits, enc_logits = forward_logits(model, batch, self_cond, with_encoder=True)  # [B, C, V], [B, L, V]
         loss = weighted_loss(logits, batch.target, batch.weight)
@@ -197,6 +197,9 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, state)
         loss, tokens = training_loss(model, train_stream, obj, cfg, ar_phase(cfg, state), vocab, rng)
+        if not torch.isfinite(loss):  # one bad batch must not turn every weight into NaN: skip it, loudly
+            bar.write(f"step {state.step + 1}: loss {loss.item()}; batch skipped")
+            continue
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
