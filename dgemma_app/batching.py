@@ -179,9 +179,10 @@ class Batcher:
     def _step(self, group: list[Ticket]) -> None:
         """One window step for the group; a failed shared step is retried fill by fill."""
         live = [t for t in group if not t.fill.cancelled]
+        working = [t.fill for t in live if t.fill.active]  # a fill with no slot (an <EDIT> at strength 0) needs no model
         try:
-            if live:
-                self.engine.step([t.fill for t in live])
+            if working:
+                self.engine.step(working)
         except Exception as err:  # noqa: BLE001 - every failure ends up with the fill it belongs to
             if len(live) > 1 and not isinstance(err, FillCancelled):
                 for ticket in live:

@@ -134,3 +134,11 @@ def test_a_full_queue_refuses_and_a_withdrawn_fill_leaves_it(batcher, engine):
     for ticket in waiting[1:]:
         updates(ticket)
         assert ticket.error is None and ticket.result.fills
+
+
+def test_a_fill_with_nothing_to_denoise_ends_without_the_model(batcher, engine):
+    """An <EDIT> at strength 0 keeps its text: the fill has no slot, so it must end with its result, not an error."""
+    text = "def f(x):\n    <EDIT>return x</EDIT>\n"
+    ticket = batcher.submit(FillRequest.parse(text, "python"), engine.settings(edit_strength=0.0))
+    updates(ticket)
+    assert ticket.error is None and ticket.result.text == "def f(x):\n    return x\n" and ticket.result.stats.passes == 0
