@@ -6,8 +6,8 @@ chosen by (`python -m bench.examples_rate --seeds 10`). Prints one row per examp
 """
 from __future__ import annotations
 
-import argparse
 from collections import Counter
+from dataclasses import replace
 
 from bench.common import base_parser, load_engine
 from dgemma_app.eval import compiles, normalize
@@ -40,7 +40,7 @@ def main() -> None:
     for label, language, text in EXAMPLES:
         verdicts, fills, passes = [], Counter(), []
         for seed in range(args.seeds):
-            result = engine.fill(text, language, engine.settings(**{**vars(settings), "seed": seed}))
+            result = engine.fill(text, language, replace(settings, seed=seed))
             verdicts.append(right(label, result.fills, result.text, language))
             fills[" | ".join(repr(f) for f in result.fills)] += 1
             passes.append(result.stats.passes)

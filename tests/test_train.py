@@ -22,6 +22,8 @@ from dgemma_app.train.probe import SLOTS, prefix_probe, probe_losses
 TINY_SHAPE = ["--hidden-size", "32", "--num-layers", "2", "--num-heads", "2", "--num-kv-heads", "1",
               "--num-experts", "2", "--top-k-experts", "1", "--expert-size", "32", "--intermediate-size", "64",
               "--max-positions", "128"]
+SHAPE = ModelShape(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, num_experts=2, top_k_experts=1,
+                   expert_size=32, intermediate_size=64, max_positions=128)  # the same tiny shape as TINY_SHAPE
 
 
 def _source_tree(root: Path) -> Path:
@@ -123,9 +125,7 @@ def test_batch_structure_and_loss_only_where_promised(workdir):
 def test_one_forward_trains_encoder_and_decoder(workdir):
     """A token seen only in the context gets a gradient: the loss reaches the encoder path."""
     stream = encode_split(workdir["corpus"] / "train.jsonl", workdir["tok"], workdir["corpus"] / "cache")
-    shape = ModelShape(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, num_experts=2, top_k_experts=1,
-                       expert_size=32, intermediate_size=64, max_positions=128)
-    model = build_model(300, shape, 16)
+    model = build_model(300, SHAPE, 16)
     b = make_batch(stream, 4, ObjectiveConfig(canvas_length=16, max_context=8), 300, np.random.default_rng(1))
     only_context = sorted(set(b.context.flatten().tolist()) - set(b.canvas.flatten().tolist()))
     assert only_context
@@ -190,9 +190,7 @@ def test_tail_noise_corrupts_every_gap_slot_from_a_cut_on(workdir):
 
 
 def test_causal_lm_start_trains_the_shared_weights_not_the_decoder_only_parts(workdir):
-    shape = ModelShape(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, num_experts=2, top_k_experts=1,
-                       expert_size=32, intermediate_size=64, max_positions=128)
-    model = build_model(300, shape, 16)
+    model = build_model(300, SHAPE, 16)
     window = ar_window(_stream(workdir), 4, 10, np.random.default_rng(0))  # [4, 11]
     logits = ar_logits(model, window)
     assert logits.shape == (4, 11, 300)
@@ -218,10 +216,8 @@ def test_prefix_probe_noises_exactly_the_gap_and_scores_both_prefixes(workdir):
     for b in probe.batches:
         assert torch.equal(b.canvas[:, SLOTS:], b.target[:, SLOTS:]) and b.gap[:, :SLOTS].all()
         assert not b.gap[:, SLOTS:].any() and (b.canvas[:, :SLOTS] != b.target[:, :SLOTS]).any()
-    shape = ModelShape(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, num_experts=2, top_k_experts=1,
-                       expert_size=32, intermediate_size=64, max_positions=128)
     with torch.no_grad():
-        out = probe_losses(build_model(300, shape, 16), probe)
+        out = probe_losses(build_model(300, SHAPE, 16), probe)
     assert out["t1_true"] != out["t1_other"]  # another row's prefix changes the prediction
     assert round(out["slot0"], 3) == out["slots_true"][0] and len(out["slots_true"]) == SLOTS
 
@@ -245,9 +241,7 @@ def test_init_from_a_model_folder_starts_from_its_weights(workdir, tmp_path):
 
 def test_a_one_token_context_adds_no_next_token_loss(workdir):
     """A short-context batch can have a 1-token prefix: the encoder's next-token loss must not make it NaN."""
-    shape = ModelShape(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, num_experts=2, top_k_experts=1,
-                       expert_size=32, intermediate_size=64, max_positions=128)
-    model = build_model(300, shape, 16)
+    model = build_model(300, SHAPE, 16)
     obj = ObjectiveConfig(canvas_length=16, max_context=2, short_context_prob=1.0, ar_weight=0.5)
     for seed in range(4):  # short contexts are 1 token long here
         loss, _ = training_loss(model, _stream(workdir), obj, LoopConfig(batch_size=2), False, 300, np.random.default_rng(seed))

@@ -176,7 +176,7 @@ def forward_logits(
 
 
 def ar_window(stream: TokenStream, batch_size: int, length: int, rng: np.random.Generator) -> torch.Tensor:
-    """Token windows [B, length + 1] for the causal-LM objective: inputs are [:, :-1], targets [:, 1:]."""
+    """Token windows [B, length + 1] for the causal-LM objective (`next_token_loss` reads each position's successor)."""
     rows = [stream.window(rng, length + 1, 0)[0].astype(np.int64) for _ in range(batch_size)]
     return torch.from_numpy(np.stack(rows))
 
