@@ -82,7 +82,8 @@ class FillSettings:
     def with_overrides(cls, defaults: dict[str, Any], overrides: dict[str, Any]) -> "FillSettings":
         """`defaults` (a checkpoint's), then the overrides given (None = not given); knobs of other families are ignored."""
         names = {s.name for s in settings_of(cls)}
-        values = {k: v for k, v in {**defaults, **overrides}.items() if v is not None and k in names}
+        given = {k: v for k, v in overrides.items() if v is not None}  # an unset override keeps the default
+        values = {k: v for k, v in {**defaults, **given}.items() if v is not None and k in names}
         return cls(**values)
 
 

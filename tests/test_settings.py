@@ -94,3 +94,10 @@ def test_filler_penalty_lowers_only_the_filler_in_free_gap_slots():
     out = penalize_filler(scores.clone(), slots, null_id=4, penalty=2.5)
     assert out[0, :, 4].tolist() == [-2.5, 0.0, -2.5]
     assert out[..., :4].abs().sum() == 0 and out[..., 5].abs().sum() == 0
+
+
+def test_unset_overrides_keep_the_checkpoints_defaults():
+    """A flag or API knob left empty (None) must not replace the checkpoint's tuned default with the library's."""
+    tuned = {"max_passes": 16, "entropy_bound": 16.0}
+    settings = DiffusionGemmaSettings.with_overrides(tuned, {"max_passes": None, "entropy_bound": None, "seed": 3})
+    assert (settings.max_passes, settings.entropy_bound, settings.seed) == (16, 16.0, 3)
