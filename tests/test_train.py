@@ -3,6 +3,9 @@ objective's batch structure, a few training steps, export, and loading the expor
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,7 @@ import torch
 from dgemma_app.model import NULL_TOKEN, SPECIAL_TOKENS, load_model
 from dgemma_app.train.__main__ import main
 from dgemma_app.train.corpus import CorpusConfig, build, is_validation, read_docs
-from dgemma_app.train.data import NULL_ID, TokenStream, encode_split
+from dgemma_app.train.data import NULL_ID, TokenStream, encode_split, read_pack
 from dgemma_app.train.loop import LoopConfig, ModelShape, build_model, training_loss
 from dgemma_app.train.objective import (
     ObjectiveConfig, ar_logits, ar_window, forward_logits, layout, make_batch, next_token_loss, weighted_loss,
@@ -246,3 +249,61 @@ def test_a_one_token_context_adds_no_next_token_loss(workdir):
     for seed in range(4):  # short contexts are 1 token long here
         loss, _ = training_loss(model, _stream(workdir), obj, LoopConfig(batch_size=2), False, 300, np.random.default_rng(seed))
         assert torch.isfinite(loss)
+
+
+def test_a_pack_alone_trains_on_the_chosen_device_and_exports_shards(workdir, tmp_path):
+    """`pack` holds both splits and the tokenizer in one file; a run from that file alone, with the GPU path's
+    switches at tiny scale (--device, --bf16), trains, and its export split into small shards loads."""
+    pack = tmp_path / "elsewhere" / "corpus.npz"
+    main(["pack", "--corpus", str(workdir["corpus"]), "--tokenizer", str(workdir["tok"]), "--out", str(pack)])
+    run = tmp_path / "run"
+    main(["train", "--pack", str(pack), "--run-dir", str(run), "--steps", "2", "--warmup", "1", "--batch-size", "4",
+          "--val-every", "2", "--val-batches", "1", "--canvas-length", "16", "--max-context", "8", "--threads", "1",
+          "--ar-length", "12", "--device", "cpu", "--bf16", *TINY_SHAPE])
+    assert (run / "tokenizer" / "tokenizer.json").read_bytes() == (workdir["tok"] / "tokenizer.json").read_bytes()
+    streams = read_pack(pack, tmp_path / "tok-copy")
+    assert np.array_equal(streams["train"].tokens, _stream(workdir).tokens)
+    record = json.loads((run / "log.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == 2 and np.isfinite(record["n0.9"]) and np.isfinite(record["ar"])
+
+    out = tmp_path / "model"
+    main(["export", "--checkpoint", str(run / "checkpoint.pt"), "--out", str(out), "--max-shard-size", "60KB"])
+    shards = sorted(out.glob("model-*.safetensors"))
+    assert len(shards) > 1 and not (out / "model.safetensors").exists()
+    loaded = load_model(out, device_map="cpu")
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
+    for name, value in loaded.model.state_dict().items():
+        if name in ckpt["model"]:
+            assert torch.equal(value, ckpt["model"][name]), name
+
+
+def test_init_from_a_folder_with_another_tokenizer_is_refused(workdir, tmp_path):
+    model_dir = tmp_path / "other"
+    model_dir.mkdir()
+    (model_dir / "tokenizer.json").write_text("{}")
+    with pytest.raises(SystemExit, match="tokenizer differs"):
+        main(["train", "--corpus", str(workdir["corpus"]), "--tokenizer", str(workdir["tok"]), "--run-dir",
+              str(tmp_path / "run"), "--init-from", str(model_dir), "--steps", "1", *TINY_SHAPE])
+
+
+def test_the_gpu_script_runs_end_to_end_at_tiny_scale_on_the_cpu(workdir, tmp_path):
+    """deploy/gpu_train.sh with DEVICE=cpu and a tiny shape: the parts it leaves in OUT reassemble into a model
+    folder that load_model reads (the script the device machine runs, proven here)."""
+    pack, out, back = tmp_path / "pack.npz", tmp_path / "out", tmp_path / "back"
+    main(["pack", "--corpus", str(workdir["corpus"]), "--tokenizer", str(workdir["tok"]), "--out", str(pack)])
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PACK": str(pack), "DEVICE": "cpu", "OUT": str(out), "RUN": str(tmp_path / "run"),
+           "PYTHON": sys.executable, "PYTHONPATH": str(root)}
+    tiny = ["--batch-size", "4", "--val-every", "2", "--val-batches", "1", "--canvas-length", "16", "--max-context", "8",
+            "--threads", "1", "--ar-length", "12", "--warmup", "1", *TINY_SHAPE]
+    done = subprocess.run(["bash", str(root / "deploy" / "gpu_train.sh"), "0.03", *tiny], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "parameters" in (out / "train.log").read_text() and (out / "log.jsonl").exists()
+    parts = sorted(out.glob("model.tar.part-*"))
+    assert parts and all(p.stat().st_size <= 15 * 2**20 for p in parts)
+    back.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(back)], input=b"".join(p.read_bytes() for p in parts), check=True)
+    loaded = load_model(back / "model", device_map="cpu")
+    assert loaded.canvas_length == 16
+    assert json.loads((back / "model" / "config.json").read_text())["dtype"] == "bfloat16"  # exported in bf16

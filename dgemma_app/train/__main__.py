@@ -1,6 +1,7 @@
 """Command line: `python -m dgemma_app.train {corpus,tokenizer,train,export} ...` (see `--help`).
 
 Typical order: build the corpus, train the tokenizer, train (in the background), export a checkpoint.
+For another machine (a GPU), `pack` puts the encoded corpus and its tokenizer in one file for `train --pack`.
 Dataclass settings become flags automatically, so defaults live in one place.
 """
 from __future__ import annotations
@@ -56,10 +57,29 @@ def cmd_tokenizer(args) -> None:
               f"{stream.chars_per_token:.2f} characters per token")
 
 
+def cmd_pack(args) -> None:
+    from dgemma_app.train.data import write_pack
+
+    streams = write_pack(args.corpus, args.tokenizer, args.out)
+    tokens = {split: f"{len(s.tokens):,}" for split, s in streams.items()}
+    print(f"packed {tokens['train']} train and {tokens['val']} validation tokens with {args.tokenizer} → {args.out} "
+          f"({args.out.stat().st_size / 2**20:.1f} MiB)")
+
+
+def load_streams(meta: dict):
+    """(train, validation) token streams of a run: from a pack file, or the corpus folder's splits."""
+    from dgemma_app.train.data import encode_split, read_pack
+
+    corpus, tokenizer = Path(meta["corpus"]), Path(meta["tokenizer"])
+    if corpus.is_file():
+        streams = read_pack(corpus, tokenizer)
+        return streams["train"], streams["val"]
+    return tuple(encode_split(corpus / f"{split}.jsonl", tokenizer, corpus / "cache") for split in ("train", "val"))
+
+
 def cmd_train(args) -> None:
     import torch
 
-    from dgemma_app.train.data import encode_split
     from dgemma_app.train.loop import build_model, shape_of, train
     from dgemma_app.train.tokenizer import load_tokenizer
 
@@ -69,15 +89,17 @@ def cmd_train(args) -> None:
     if args.resume and ckpt.exists():  # the run's own settings win over the flags, except the loop's
         meta = torch.load(ckpt, weights_only=False)["meta"]
     else:
-        meta = {"tokenizer": str(args.tokenizer), "corpus": str(args.corpus),
+        meta = {"tokenizer": str(run_dir / "tokenizer" if args.pack else args.tokenizer), "corpus": str(args.pack or args.corpus),
                 "shape": dataclasses.asdict(from_args(ModelShape, args)),
                 "objective": dataclasses.asdict(from_args(ObjectiveConfig, args))}
     obj = ObjectiveConfig(**meta["objective"])
     loop = from_args(LoopConfig, args)
     meta["loop"] = dataclasses.asdict(loop)
-    train_stream = encode_split(Path(meta["corpus"]) / "train.jsonl", Path(meta["tokenizer"]), Path(meta["corpus"]) / "cache")
-    val_stream = encode_split(Path(meta["corpus"]) / "val.jsonl", Path(meta["tokenizer"]), Path(meta["corpus"]) / "cache")
+    train_stream, val_stream = load_streams(meta)
     vocab = load_tokenizer(Path(meta["tokenizer"])).get_vocab_size()
+    if loop.init_from and (Path(loop.init_from) / "tokenizer.json").read_bytes() != (Path(meta["tokenizer"]) / "tokenizer.json").read_bytes():
+        raise SystemExit(f"{loop.init_from}: its tokenizer differs from the run's {meta['tokenizer']}; pass --tokenizer {loop.init_from} "
+                         "(or pack the corpus with it).")
     if loop.init_from:  # continue from a model folder (the shipped one): its weights, a fresh optimizer
         model = init_model(Path(loop.init_from), vocab, obj.canvas_length)
         meta["shape"] = dataclasses.asdict(shape_of(model.config))
@@ -110,7 +132,7 @@ def init_model(folder: Path, vocab: int, canvas_length: int):
 def cmd_export(args) -> None:
     from dgemma_app.train.export import SamplerSettings, export
 
-    out = export(args.checkpoint, args.out, args.dtype, from_args(SamplerSettings, args))
+    out = export(args.checkpoint, args.out, args.dtype, from_args(SamplerSettings, args), args.max_shard_size)
     size = sum(f.stat().st_size for f in out.iterdir())
     print(f"exported {args.checkpoint} → {out} ({size / 2**20:.1f} MiB)")
 
@@ -131,9 +153,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--vocab-size", type=int, default=512)
     p.set_defaults(func=cmd_tokenizer)
 
+    p = sub.add_parser("pack", help="the encoded corpus and its tokenizer in one file, for training elsewhere")
+    p.add_argument("--corpus", type=Path, default=RUNS / "corpus")
+    p.add_argument("--tokenizer", type=Path, default=RUNS / "tokenizer")
+    p.add_argument("--out", type=Path, default=RUNS / "pack.npz")
+    p.set_defaults(func=cmd_pack)
+
     p = sub.add_parser("train", help="train (or --resume) a model; checkpoints go to runs/<name>/")
     p.add_argument("--corpus", type=Path, default=RUNS / "corpus")
     p.add_argument("--tokenizer", type=Path, default=RUNS / "tokenizer")
+    p.add_argument("--pack", type=Path, default=None, help="a `pack` file: corpus and tokenizer (instead of --corpus/--tokenizer)")
     p.add_argument("--run-dir", type=Path, default=None, help="default: runs/<name>")
     p.add_argument("--resume", action="store_true")
     for cls in (LoopConfig, ModelShape, ObjectiveConfig):
@@ -144,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint", type=Path, default=RUNS / "default" / "checkpoint.pt")
     p.add_argument("--out", type=Path, default=Path("models/dgemma-code-tiny"))
     p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--max-shard-size", default=None, help='split the weights into files of at most this size, e.g. "15MB"')
     add_dataclass_flags(p, SamplerSettings)
     p.set_defaults(func=cmd_export)
 

@@ -1,5 +1,8 @@
 """Token streams for training: each corpus file encoded once, cached as numpy arrays under `runs/`.
 
+A *pack* is both splits and the tokenizer in one `.npz` file: what a training run needs on another machine
+(a GPU one) without the corpus sources, the jsonl files or the tokenizer folder.
+
 Every file starts with `<bos>` (the engine may prepend it at file start) and windows never cross into
 the next file: positions past a file's end read as `<null>`, as the engine pads a canvas there.
 """
@@ -15,6 +18,7 @@ from dgemma_app.model import SPECIAL_TOKENS
 from dgemma_app.train.corpus import read_docs
 from dgemma_app.train.tokenizer import load_tokenizer
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")  # what a model folder holds of its tokenizer
 BOS_ID = SPECIAL_TOKENS.index("<bos>")
 NULL_ID = SPECIAL_TOKENS.index("<null>")
 
@@ -59,3 +63,23 @@ def encode_split(jsonl: Path, tokenizer_dir: Path, cache_dir: Path) -> TokenStre
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, tokens=stream.tokens, offsets=stream.offsets, chars=stream.chars)
     return stream
+
+
+def write_pack(corpus: Path, tokenizer_dir: Path, out: Path) -> dict[str, TokenStream]:
+    """Encode (or read cached) both splits of `corpus` with one tokenizer and store them with it in `out`."""
+    streams = {split: encode_split(corpus / f"{split}.jsonl", tokenizer_dir, corpus / "cache") for split in ("train", "val")}
+    arrays = {f"{split}_{key}": np.asarray(getattr(s, key)) for split, s in streams.items() for key in ("tokens", "offsets", "chars")}
+    files = {f"file_{name}": np.frombuffer((Path(tokenizer_dir) / name).read_bytes(), dtype=np.uint8) for name in TOKENIZER_FILES}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as f:  # np.savez would append ".npz" to a name without it
+        np.savez(f, **arrays, **files)
+    return streams
+
+
+def read_pack(pack: Path, tokenizer_out: Path) -> dict[str, TokenStream]:
+    """The splits of a pack; its tokenizer files are written to `tokenizer_out` (export and `--init-from` read them there)."""
+    z = np.load(pack)
+    tokenizer_out.mkdir(parents=True, exist_ok=True)
+    for name in TOKENIZER_FILES:
+        (tokenizer_out / name).write_bytes(z[f"file_{name}"].tobytes())
+    return {split: TokenStream(z[f"{split}_tokens"], z[f"{split}_offsets"], int(z[f"{split}_chars"])) for split in ("train", "val")}

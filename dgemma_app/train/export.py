@@ -13,10 +13,10 @@ import torch
 
 from dgemma_app.backends.diffusion_gemma import DiffusionGemmaSettings, store_defaults
 from dgemma_app.settings import generation_defaults
+from dgemma_app.train.data import TOKENIZER_FILES
 from dgemma_app.train.loop import ModelShape, build_model
 from dgemma_app.train.tokenizer import load_tokenizer
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 LEDGER = "LEDGER.md"  # every training run and what it scored: kept in the model folder, appended to the card
 
 
@@ -104,8 +104,10 @@ Exported {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Licence: Apache-2.0.
 {ledger}"""
 
 
-def export(checkpoint: Path, out: Path, dtype: str = "fp32", sampler: SamplerSettings | None = None) -> Path:
-    """Write the model folder `out` from a `runs/<name>/checkpoint.pt`; returns `out`."""
+def export(checkpoint: Path, out: Path, dtype: str = "fp32", sampler: SamplerSettings | None = None,
+           max_shard_size: str | None = None) -> Path:
+    """Write the model folder `out` from a `runs/<name>/checkpoint.pt`; returns `out`. `max_shard_size` ("15MB")
+    splits the weights into files of at most that size (a device machine returns files under 16 MiB)."""
     sampler = sampler or SamplerSettings()
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
     meta, state = ckpt["meta"], ckpt["state"]
@@ -118,7 +120,7 @@ def export(checkpoint: Path, out: Path, dtype: str = "fp32", sampler: SamplerSet
     if dtype == "bf16":
         model = model.to(torch.bfloat16)
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
+    model.save_pretrained(str(out), **({"max_shard_size": max_shard_size} if max_shard_size else {}))
     for name in TOKENIZER_FILES:
         shutil.copy(tokenizer_dir / name, out / name)
     stats_path = Path(meta["corpus"]) / "stats.json"

@@ -1,5 +1,6 @@
 """The training loop: AdamW with warm-up and cosine decay (by steps or by a wall-clock budget),
-gradient clipping, optional bf16 autocast, periodic checkpoints in `runs/<name>/` and `--resume`.
+gradient clipping, optional bf16 autocast, periodic checkpoints in `runs/<name>/` and `--resume`, on the CPU
+or a GPU (`device`: batches are drawn on the CPU with its seeded generators, then moved).
 
 An optional autoregressive start (`ar_share`): the first part of the schedule trains the shared
 weights as a causal LM on the encoder alone, as Dream and DiffuCoder start from AR checkpoints; the
@@ -61,6 +62,7 @@ class LoopConfig:
     ar_share: float = 0.0  # share of the schedule spent on the causal-LM start (encoder only)
     ar_length: int = 256  # tokens per causal-LM row
     init_from: str = ""  # a model folder (e.g. the shipped one) whose weights start a new run
+    device: str = "cpu"  # "cuda" on a GPU machine (with --bf16 and a large batch there)
 
 
 @dataclass
@@ -112,22 +114,28 @@ class Validation:
 
 
 def validation_data(stream: TokenStream, obj: ObjectiveConfig, cfg: LoopConfig, vocab_size: int) -> Validation:
-    n, b = cfg.val_batches, cfg.batch_size
+    n, b, device = cfg.val_batches, cfg.batch_size, cfg.device
     infill = {
-        t: [make_batch(stream, b, obj, vocab_size, np.random.default_rng(1000 + i), fixed_t=t) for i in range(n)]
+        t: [make_batch(stream, b, obj, vocab_size, np.random.default_rng(1000 + i), fixed_t=t).to(device) for i in range(n)]
         for t in (0.1, 0.9)
     }
-    ar = [ar_window(stream, b, cfg.ar_length, np.random.default_rng(2000 + i)) for i in range(n)]
-    return Validation(infill, ar, prefix_probe(stream, obj, vocab_size, n, b))
+    ar = [ar_window(stream, b, cfg.ar_length, np.random.default_rng(2000 + i)).to(device) for i in range(n)]
+    probe = prefix_probe(stream, obj, vocab_size, n, b)
+    return Validation(infill, ar, PrefixProbe([batch.to(device) for batch in probe.batches]))
+
+
+def autocast(cfg: LoopConfig) -> torch.autocast:
+    """bf16 autocast on the run's device when `bf16` is set (on this CPU kind bf16 is emulated: slower)."""
+    return torch.autocast(torch.device(cfg.device).type, dtype=torch.bfloat16, enabled=cfg.bf16)
 
 
 @torch.no_grad()
-def evaluate(model, val: Validation, bf16: bool) -> dict[str, float]:
+def evaluate(model, val: Validation, cfg: LoopConfig) -> dict[str, float]:
     """n0.1 / n0.9: mean loss on corrupted slots at noise 0.1 / 0.9 (n0.1 below n0.9: the model reads the
     known tokens); ar: causal-LM loss; t1_true / t1_other / slot0: see `probe_losses`."""
     model.eval()
     out = {}
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with autocast(cfg):
         for t, group in val.infill.items():
             out[f"n{t}"] = float(np.mean([
                 weighted_loss(forward_logits(model, b), b.target, b.corrupted.float()).item() for b in group
@@ -147,12 +155,12 @@ def training_loss(
     rng: np.random.Generator,
 ) -> tuple[torch.Tensor, int]:
     """One step's loss and its processed tokens: the causal LM alone, or diffusion (+ `ar_weight` × causal LM)."""
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+    with autocast(cfg):
         if ar_only:
-            window = ar_window(stream, cfg.batch_size, cfg.ar_length, rng)  # [B, L + 1]
+            window = ar_window(stream, cfg.batch_size, cfg.ar_length, rng).to(cfg.device)  # [B, L + 1]
             return next_token_loss(ar_logits(model, window), window), window.numel()
-        batch = make_batch(stream, cfg.batch_size, obj, vocab, rng)
-        self_cond = torch.rand(cfg.batch_size) < obj.self_cond_prob  # [B]
+        batch = make_batch(stream, cfg.batch_size, obj, vocab, rng).to(cfg.device)
+        self_cond = (torch.rand(cfg.batch_size) < obj.self_cond_prob).to(cfg.device)  # [B]
         if obj.ar_weight <= 0 or batch.context.shape[1] < 2:  # a 1-token context has no next token to predict
             return weighted_loss(forward_logits(model, batch, self_cond), batch.target, batch.weight), batch.tokens
         logits, enc_logits = forward_logits(model, batch, self_cond, with_encoder=True)  # [B, C, V], [B, L, V]
@@ -177,10 +185,11 @@ def train(
     torch.manual_seed(cfg.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / "checkpoint.pt"
+    model.to(cfg.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
     state = State()
     if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False)
+        ckpt = torch.load(ckpt_path, map_location=cfg.device, weights_only=False)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         state = State(**ckpt["state"])
@@ -216,7 +225,7 @@ def train(
         if state.step % cfg.val_every == 0 or progress(cfg, state) >= 1.0:
             record = {"step": state.step, "seconds": round(state.seconds, 1), "cpu_seconds": round(state.cpu_seconds, 1),
                       "tokens": state.tokens,
-                      "train_loss": float(np.mean([w[0] for w in window])), **evaluate(model, val, cfg.bf16)}
+                      "train_loss": float(np.mean([w[0] for w in window])), **evaluate(model, val, cfg)}
             state.history.append(record)
             log.write(json.dumps(record) + "\n")
             log.flush()

@@ -8,7 +8,7 @@ slots (the model cannot tell which slots are noise, so it must also learn to kee
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -51,6 +51,10 @@ class Batch:
     @property
     def tokens(self) -> int:
         return self.context.numel() + self.canvas.numel()
+
+    def to(self, device: str) -> "Batch":
+        """The batch on `device` (batches are drawn on the CPU, with the CPU's seeded generators)."""
+        return Batch(*(getattr(self, f.name).to(device) for f in fields(self)))
 
 
 def layout(after: np.ndarray, gaps: list[tuple[int, int, int]], length: int) -> tuple[np.ndarray, np.ndarray]:

@@ -48,7 +48,7 @@ def slot_losses(model, probe: PrefixProbe, other_prefix: bool) -> np.ndarray:
             b = Batch(b.context.roll(1, dims=0), b.canvas, b.target, b.gap, b.corrupted, b.weight)
         logits = forward_logits(model, b)[:, :SLOTS]  # [B, SLOTS, V]
         ce = F.cross_entropy(logits.float().flatten(0, 1), b.target[:, :SLOTS].flatten(), reduction="none")
-        per_slot.append(ce.view(-1, SLOTS).mean(dim=0).numpy())
+        per_slot.append(ce.view(-1, SLOTS).mean(dim=0).cpu().numpy())
     return np.mean(per_slot, axis=0)
 
 
