@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train a larger embedded model on one GPU (the device machine) in minutes, and send it back through $OUT.
 #
-# Here, once:  python -m dgemma_app.train pack --tokenizer models/wip/dgemma-code-ar1 --out runs/pack.npz
+# Here, once:  python -m dgemma_app.train pack --tokenizer models/wip/dgemma-code-ar2t --out runs/pack.npz
 #              (and the transformers wheel the GPU image lacks: docs/deploy.md, "Training on a GPU")
 # There:       a device run carrying runs/pack.npz and .whl:  bash deploy/gpu_train.sh 8
 # Back here:   cat <files>/model.tar.part-* | tar -x -C models/wip   (the model folder, then evaluate it)
