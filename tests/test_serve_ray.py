@@ -106,7 +106,7 @@ def test_a_replica_killed_mid_fill_loses_no_request(source):
     import ray
     from ray import serve
 
-    outcomes: list[list] = [[] for _ in range(4)]
+    outcomes: list[list] = [[] for _ in range(8)]  # more fills than two replicas run at once: both are busy at the kill
     threads = [threading.Thread(target=fill, args=(source, LONG, out)) for out in outcomes]
     for t in threads:
         t.start()
@@ -134,7 +134,7 @@ def test_a_replica_killed_mid_fill_loses_no_request(source):
         time.sleep(0.5)
     assert status.replica_states == {"RUNNING": 2} and len(ids) == 2 and killed not in ids  # Serve replaced it
     restarted = sum(any(b < a for a, b in zip(c, c[1:])) for c in counts)
-    print(f"replica {killed} killed: {restarted} of 4 fills started over; replaced {time.monotonic() - started:.1f} s after they ended")
+    print(f"replica {killed} killed: {restarted} of {len(counts)} fills started over; replaced {time.monotonic() - started:.1f} s after they ended")
     after: list = []
     fill(source, LONG, after)
     assert isinstance(after[-1], FillResult)
