@@ -46,13 +46,12 @@ def cmd_corpus(args) -> None:
 
 
 def cmd_tokenizer(args) -> None:
-    from dgemma_app.train.data import encode_split
+    from dgemma_app.train.data import encode_splits
     from dgemma_app.train.tokenizer import save_tokenizer, train_tokenizer
 
     texts = (d.text for d in read_docs(args.corpus / "train.jsonl"))
     save_tokenizer(train_tokenizer(texts, args.vocab_size), args.out)
-    for split in ("train", "val"):
-        stream = encode_split(args.corpus / f"{split}.jsonl", args.out, args.corpus / "cache")
+    for split, stream in encode_splits(args.corpus, args.out).items():
         print(f"{split}: {len(stream.offsets) - 1} files, {len(stream.tokens):,} tokens, "
               f"{stream.chars_per_token:.2f} characters per token")
 
@@ -68,13 +67,11 @@ def cmd_pack(args) -> None:
 
 def load_streams(meta: dict):
     """(train, validation) token streams of a run: from a pack file, or the corpus folder's splits."""
-    from dgemma_app.train.data import encode_split, read_pack
+    from dgemma_app.train.data import encode_splits, read_pack
 
     corpus, tokenizer = Path(meta["corpus"]), Path(meta["tokenizer"])
-    if corpus.is_file():
-        streams = read_pack(corpus, tokenizer)
-        return streams["train"], streams["val"]
-    return tuple(encode_split(corpus / f"{split}.jsonl", tokenizer, corpus / "cache") for split in ("train", "val"))
+    streams = read_pack(corpus, tokenizer) if corpus.is_file() else encode_splits(corpus, tokenizer)
+    return streams["train"], streams["val"]
 
 
 def cmd_train(args) -> None:
@@ -97,10 +94,10 @@ def cmd_train(args) -> None:
     meta["loop"] = dataclasses.asdict(loop)
     train_stream, val_stream = load_streams(meta)
     vocab = load_tokenizer(Path(meta["tokenizer"])).get_vocab_size()
-    if loop.init_from and (Path(loop.init_from) / "tokenizer.json").read_bytes() != (Path(meta["tokenizer"]) / "tokenizer.json").read_bytes():
-        raise SystemExit(f"{loop.init_from}: its tokenizer differs from the run's {meta['tokenizer']}; pass --tokenizer {loop.init_from} "
-                         "(or pack the corpus with it).")
     if loop.init_from:  # continue from a model folder (the shipped one): its weights, a fresh optimizer
+        if (Path(loop.init_from) / "tokenizer.json").read_bytes() != (Path(meta["tokenizer"]) / "tokenizer.json").read_bytes():
+            raise SystemExit(f"{loop.init_from}: its tokenizer differs from the run's {meta['tokenizer']}; pass --tokenizer "
+                             f"{loop.init_from} (or pack the corpus with it).")
         model = init_model(Path(loop.init_from), vocab, obj.canvas_length)
         meta["shape"] = dataclasses.asdict(shape_of(model.config))
     else:

@@ -18,6 +18,7 @@ from dgemma_app.model import SPECIAL_TOKENS
 from dgemma_app.train.corpus import read_docs
 from dgemma_app.train.tokenizer import load_tokenizer
 
+SPLITS = ("train", "val")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")  # what a model folder holds of its tokenizer
 BOS_ID = SPECIAL_TOKENS.index("<bos>")
 NULL_ID = SPECIAL_TOKENS.index("<null>")
@@ -65,9 +66,14 @@ def encode_split(jsonl: Path, tokenizer_dir: Path, cache_dir: Path) -> TokenStre
     return stream
 
 
+def encode_splits(corpus: Path, tokenizer_dir: Path) -> dict[str, TokenStream]:
+    """Both splits of a corpus folder, encoded with one tokenizer (or read from its cache)."""
+    return {split: encode_split(corpus / f"{split}.jsonl", tokenizer_dir, corpus / "cache") for split in SPLITS}
+
+
 def write_pack(corpus: Path, tokenizer_dir: Path, out: Path) -> dict[str, TokenStream]:
     """Encode (or read cached) both splits of `corpus` with one tokenizer and store them with it in `out`."""
-    streams = {split: encode_split(corpus / f"{split}.jsonl", tokenizer_dir, corpus / "cache") for split in ("train", "val")}
+    streams = encode_splits(corpus, tokenizer_dir)
     arrays = {f"{split}_{key}": np.asarray(getattr(s, key)) for split, s in streams.items() for key in ("tokens", "offsets", "chars")}
     files = {f"file_{name}": np.frombuffer((Path(tokenizer_dir) / name).read_bytes(), dtype=np.uint8) for name in TOKENIZER_FILES}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -82,4 +88,4 @@ def read_pack(pack: Path, tokenizer_out: Path) -> dict[str, TokenStream]:
     tokenizer_out.mkdir(parents=True, exist_ok=True)
     for name in TOKENIZER_FILES:
         (tokenizer_out / name).write_bytes(z[f"file_{name}"].tobytes())
-    return {split: TokenStream(z[f"{split}_tokens"], z[f"{split}_offsets"], int(z[f"{split}_chars"])) for split in ("train", "val")}
+    return {split: TokenStream(z[f"{split}_tokens"], z[f"{split}_offsets"], int(z[f"{split}_chars"])) for split in SPLITS}
