@@ -77,8 +77,8 @@ def write_pack(corpus: Path, tokenizer_dir: Path, out: Path) -> dict[str, TokenS
     arrays = {f"{split}_{key}": np.asarray(getattr(s, key)) for split, s in streams.items() for key in ("tokens", "offsets", "chars")}
     files = {f"file_{name}": np.frombuffer((Path(tokenizer_dir) / name).read_bytes(), dtype=np.uint8) for name in TOKENIZER_FILES}
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as f:  # np.savez would append ".npz" to a name without it
-        np.savez(f, **arrays, **files)
+    with open(out, "wb") as f:  # np.savez_compressed would append ".npz" to a name without it
+        np.savez_compressed(f, **arrays, **files)
     return streams
 
 
