@@ -20,8 +20,10 @@ fi
 export PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE
 mkdir -p "$OUT"
 # ~13M parameters (26 MB in bf16, under the repo's 40 MB): 6 layers of width 320, BPE 2,048 from the pack.
+# Training batches come from 6 worker processes (the machine has 16 cores); data_share in the log: the share of step
+# time spent getting batches (waiting for a worker, then the copy to the GPU).
 "$PYTHON" -m dgemma_app.train train --pack "$PACK" --run-dir "$RUN" --device "$DEVICE" --bf16 \
-    --minutes "$MINUTES" --steps 1000000 --batch-size 256 --lr 1e-3 --warmup 100 --threads 8 \
+    --minutes "$MINUTES" --steps 1000000 --batch-size 256 --lr 1e-3 --warmup 100 --threads 8 --workers 6 \
     --val-every 200 --val-batches 4 --checkpoint-minutes 2 --ar-share 0.3 --ar-weight 0.5 --tail-noise-prob 0.3 \
     --hidden-size 320 --num-layers 6 --num-heads 5 --num-kv-heads 1 --num-experts 4 --top-k-experts 2 \
     --expert-size 320 --intermediate-size 640 "$@" 2>&1 | tr '\r' '\n' | { grep -v '‰ \[' || true; } | tee "$OUT/train.log"

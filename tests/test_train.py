@@ -3,6 +3,7 @@ objective's batch structure, a few training steps, export, and loading the expor
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -16,10 +17,12 @@ from dgemma_app.model import NULL_TOKEN, SPECIAL_TOKENS, load_model
 from dgemma_app.train.__main__ import main
 from dgemma_app.train.corpus import CorpusConfig, build, is_validation, read_docs
 from dgemma_app.train.data import NULL_ID, TokenStream, encode_split, read_pack
-from dgemma_app.train.loop import LoopConfig, ModelShape, build_model, training_loss
+from dgemma_app.train import loop
+from dgemma_app.train.loop import LoopConfig, ModelShape, State, build_model, training_loss
 from dgemma_app.train.objective import (
     ObjectiveConfig, ar_logits, ar_window, forward_logits, layout, make_batch, next_token_loss, weighted_loss,
 )
+from dgemma_app.train.prefetch import batch_source
 from dgemma_app.train.probe import SLOTS, prefix_probe, probe_losses
 
 TINY_SHAPE = ["--hidden-size", "32", "--num-layers", "2", "--num-heads", "2", "--num-kv-heads", "1",
@@ -146,7 +149,7 @@ def test_train_export_and_load(workdir, tmp_path):
           "--ar-share", "0.5", "--ar-weight", "0.5", "--tail-noise-prob", "0.3", *TINY_SHAPE])
     history = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == [2, 4]
-    for key in ("n0.1", "n0.9", "ar", "t1_true", "t1_other", "slot0", "slots1_7"):
+    for key in ("n0.1", "n0.9", "ar", "t1_true", "t1_other", "slot0", "slots1_7", "data_share"):
         assert all(np.isfinite(h[key]) for h in history), key
     assert len(history[-1]["slots_true"]) == len(history[-1]["slots_other"]) == SLOTS
     main(["train", "--corpus", str(workdir["corpus"]), "--tokenizer", str(workdir["tok"]), "--run-dir", str(run),
@@ -295,7 +298,7 @@ def test_the_gpu_script_runs_end_to_end_at_tiny_scale_on_the_cpu(workdir, tmp_pa
     env = {**os.environ, "PACK": str(pack), "DEVICE": "cpu", "OUT": str(out), "RUN": str(tmp_path / "run"),
            "PYTHON": sys.executable, "PYTHONPATH": str(root)}
     tiny = ["--batch-size", "4", "--val-every", "2", "--val-batches", "1", "--canvas-length", "16", "--max-context", "8",
-            "--threads", "1", "--ar-length", "12", "--warmup", "1", *TINY_SHAPE]
+            "--threads", "1", "--ar-length", "12", "--warmup", "1", "--workers", "1", *TINY_SHAPE]
     done = subprocess.run(["bash", str(root / "deploy" / "gpu_train.sh"), "0.03", *tiny], cwd=root, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -307,3 +310,76 @@ def test_the_gpu_script_runs_end_to_end_at_tiny_scale_on_the_cpu(workdir, tmp_pa
     loaded = load_model(back / "model", device_map="cpu")
     assert loaded.canvas_length == 16
     assert json.loads((back / "model" / "config.json").read_text())["dtype"] == "bfloat16"  # exported in bf16
+
+
+def _children() -> set[int]:
+    """This process's child processes, live or not yet reaped, apart from multiprocessing's resource tracker."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(") ", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+        if ppid == os.getpid() and b"resource_tracker" not in command:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _worker_run(workdir, run: Path, *extra: str) -> None:
+    main(["train", "--corpus", str(workdir["corpus"]), "--tokenizer", str(workdir["tok"]), "--run-dir", str(run),
+          "--steps", "4", "--warmup", "1", "--batch-size", "4", "--val-every", "2", "--val-batches", "1",
+          "--canvas-length", "16", "--max-context", "8", "--threads", "1", "--ar-length", "12", "--ar-share", "0.5",
+          "--workers", "2", *extra, *TINY_SHAPE])
+
+
+def test_an_old_checkpoint_state_without_data_seconds_loads():
+    old = {"step": 3, "seconds": 1.5, "cpu_seconds": 1.2, "tokens": 99, "history": []}  # saved before data_seconds
+    assert State(**old).data_seconds == 0.0
+
+
+@pytest.mark.slow
+def test_batch_workers_train_alike_for_one_seed_log_data_share_and_leave_no_process(workdir, tmp_path):
+    """Two runs with --workers 2 and one seed (through the AR start into diffusion) log the same losses, each
+    validation record holds data_share, and no worker outlives its run."""
+    before = _children()
+    for name in ("a", "b"):
+        _worker_run(workdir, tmp_path / name)
+    assert _children() - before == set() and not multiprocessing.active_children()
+    logs = [[json.loads(line) for line in (tmp_path / name / "log.jsonl").read_text().splitlines()] for name in "ab"]
+    assert [h["step"] for h in logs[0]] == [2, 4]
+    for record in logs[0] + logs[1]:
+        assert 0 <= record["data_share"] <= 1 and record["data_seconds"] <= record["seconds"]
+    timing = {"seconds", "cpu_seconds", "data_seconds", "data_share"}
+    assert [{k: v for k, v in h.items() if k not in timing} for h in logs[0]] == [
+        {k: v for k, v in h.items() if k not in timing} for h in logs[1]]
+    assert torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["state"]["data_seconds"] >= 0
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_stops_its_batch_workers(workdir, tmp_path, monkeypatch):
+    seen = []
+
+    def interrupt(cfg, state):
+        if state.step == 2:
+            seen.extend(p.pid for p in multiprocessing.active_children())
+            raise KeyboardInterrupt
+        return cfg.lr
+
+    monkeypatch.setattr(loop, "learning_rate", interrupt)
+    before = _children()
+    with pytest.raises(KeyboardInterrupt):
+        _worker_run(workdir, tmp_path / "run")
+    assert len(seen) == 2 and not any(Path(f"/proc/{pid}").exists() for pid in seen)  # stopped and reaped
+    assert _children() - before == set()
+
+
+@pytest.mark.slow
+def test_a_failing_batch_worker_raises_in_the_loop(workdir):
+    """A worker's exception reaches the loop with its traceback (no endless wait), and the worker is gone."""
+    obj = ObjectiveConfig(canvas_length=16, max_context=10**6)  # no file has that much context
+    before = _children()
+    with pytest.raises(RuntimeError, match="no file has"):
+        with batch_source(_stream(workdir), obj, 2, 12, 300, 0, 0, 1, False) as source:
+            source.next(False)
+    assert _children() - before == set()

@@ -101,6 +101,7 @@ def cmd_train(args) -> None:
         model = init_model(Path(loop.init_from), vocab, obj.canvas_length)
         meta["shape"] = dataclasses.asdict(shape_of(model.config))
     else:
+        torch.manual_seed(loop.seed)  # the initial weights too follow --seed (two runs alike train alike)
         model = build_model(vocab, ModelShape(**meta["shape"]), obj.canvas_length)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params / 1e6:.2f}M parameters; train {len(train_stream.tokens):,} tokens; run dir {run_dir}")

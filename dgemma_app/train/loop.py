@@ -1,6 +1,8 @@
 """The training loop: AdamW with warm-up and cosine decay (by steps or by a wall-clock budget),
 gradient clipping, optional bf16 autocast, periodic checkpoints in `runs/<name>/` and `--resume`, on the CPU
-or a GPU (`device`: batches are drawn on the CPU with its seeded generators, then moved).
+or a GPU (`device`: batches are drawn on the CPU with its seeded generators, then moved; with `workers` > 0 they
+are drawn ahead by background processes, see `prefetch`). Each validation record says which share of the step
+time went to drawing batches (`data_share`).
 
 An optional autoregressive start (`ar_share`): the first part of the schedule trains the shared
 weights as a causal LM on the encoder alone, as Dream and DiffuCoder start from AR checkpoints; the
@@ -24,6 +26,7 @@ from dgemma_app.train.data import TokenStream
 from dgemma_app.train.objective import (
     Batch, ObjectiveConfig, ar_logits, ar_window, forward_logits, make_batch, next_token_loss, weighted_loss,
 )
+from dgemma_app.train.prefetch import batch_source, draw
 from dgemma_app.train.probe import PrefixProbe, prefix_probe, probe_losses
 
 
@@ -63,13 +66,15 @@ class LoopConfig:
     ar_length: int = 256  # tokens per causal-LM row
     init_from: str = ""  # a model folder (e.g. the shipped one) whose weights start a new run
     device: str = "cpu"  # "cuda" on a GPU machine (with --bf16 and a large batch there)
+    workers: int = 0  # > 0: training batches drawn ahead by this many background processes (0: in the loop)
 
 
 @dataclass
 class State:
     step: int = 0
     seconds: float = 0.0  # training time so far, across resumes
-    cpu_seconds: float = 0.0  # CPU time of this process (all threads): fairer than wall time on a shared machine
+    cpu_seconds: float = 0.0  # CPU time of this process (all threads; not batch workers): fairer than wall time on a shared machine
+    data_seconds: float = 0.0  # of `seconds`, the part spent getting batches (drawn or taken from workers, then moved)
     tokens: int = 0
     history: list[dict] = field(default_factory=list)  # validation records
 
@@ -154,12 +159,16 @@ def training_loss(
     model, stream: TokenStream, obj: ObjectiveConfig, cfg: LoopConfig, ar_only: bool, vocab: int,
     rng: np.random.Generator,
 ) -> tuple[torch.Tensor, int]:
-    """One step's loss and its processed tokens: the causal LM alone, or diffusion (+ `ar_weight` × causal LM)."""
+    """`batch_loss` of a batch drawn here with `rng` (the loop gets its batches from `batch_source`)."""
+    return batch_loss(model, draw(stream, obj, cfg.batch_size, cfg.ar_length, vocab, ar_only, rng).to(cfg.device), obj, cfg)
+
+
+def batch_loss(model, batch: Batch | torch.Tensor, obj: ObjectiveConfig, cfg: LoopConfig) -> tuple[torch.Tensor, int]:
+    """One step's loss and its processed tokens from a batch on the run's device: causal-LM windows [B, L + 1] train
+    the causal LM alone, a diffusion `Batch` trains diffusion (+ `ar_weight` × causal LM)."""
     with autocast(cfg):
-        if ar_only:
-            window = ar_window(stream, cfg.batch_size, cfg.ar_length, rng).to(cfg.device)  # [B, L + 1]
-            return next_token_loss(ar_logits(model, window), window), window.numel()
-        batch = make_batch(stream, cfg.batch_size, obj, vocab, rng).to(cfg.device)
+        if isinstance(batch, torch.Tensor):  # [B, L + 1]
+            return next_token_loss(ar_logits(model, batch), batch), batch.numel()
         self_cond = (torch.rand(cfg.batch_size) < obj.self_cond_prob).to(cfg.device)  # [B]
         if obj.ar_weight <= 0 or batch.context.shape[1] < 2:  # a 1-token context has no next token to predict
             return weighted_loss(forward_logits(model, batch, self_cond), batch.target, batch.weight), batch.tokens
@@ -194,18 +203,32 @@ def train(
         optimizer.load_state_dict(ckpt["optimizer"])
         state = State(**ckpt["state"])
     vocab = model.config.get_text_config().vocab_size
-    rng = np.random.default_rng(cfg.seed + state.step)
-    val = validation_data(val_stream, obj, cfg, vocab)
-    log = open(run_dir / "log.jsonl", "a")
+    source = batch_source(train_stream, obj, cfg.batch_size, cfg.ar_length, vocab, cfg.seed, state.step, cfg.workers,
+                          ar_phase(cfg, state))
+    with source, open(run_dir / "log.jsonl", "a") as log:  # leaving it, on any exception too, stops the workers
+        val = validation_data(val_stream, obj, cfg, vocab)  # meanwhile the workers (if any) start
+        source.wait()
+        train_steps(model, optimizer, source, val, obj, cfg, state, ckpt_path, log, meta)
+    return state
+
+
+def train_steps(model, optimizer, source, val: Validation, obj: ObjectiveConfig, cfg: LoopConfig, state: State,
+                ckpt_path: Path, log, meta: dict) -> None:
     bar = tqdm(total=1000, initial=int(1000 * min(1.0, progress(cfg, state))), unit="‰", dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt}‰ [{elapsed}<{remaining}{postfix}]")
     last_ckpt, window = time.time(), []
+    mark = (state.seconds, state.data_seconds)  # at the last record: data_share is the data time over the step
+    # time since then (the last validation interval), so a change (the end of the AR start) shows where it happens
     model.train()
     while progress(cfg, state) < 1.0:
+        # The previous step ended with loss.item(), which waits for the device: the time to the batch's arrival on
+        # the device is data time alone (the copy from pageable memory is synchronous), the rest is the step's compute.
         started, cpu_started = time.time(), time.process_time()
+        batch = source.next(ar_phase(cfg, state)).to(cfg.device)
+        data_seconds = time.time() - started
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, state)
-        loss, tokens = training_loss(model, train_stream, obj, cfg, ar_phase(cfg, state), vocab, rng)
+        loss, tokens = batch_loss(model, batch, obj, cfg)
         if not torch.isfinite(loss):  # one bad batch must not turn every weight into NaN: skip it, loudly
             bar.write(f"step {state.step + 1}: loss {loss.item()}; batch skipped")
             continue
@@ -216,6 +239,7 @@ def train(
         state.step += 1
         state.seconds += time.time() - started
         state.cpu_seconds += time.process_time() - cpu_started
+        state.data_seconds += data_seconds
         state.tokens += tokens
         window = (window + [(loss.item(), tokens, time.time() - started)])[-20:]
         bar.n = int(1000 * min(1.0, progress(cfg, state)))
@@ -223,18 +247,18 @@ def train(
                         tok_s=f"{sum(w[1] for w in window) / sum(w[2] for w in window):.0f}", refresh=False)
         bar.refresh()
         if state.step % cfg.val_every == 0 or progress(cfg, state) >= 1.0:
+            share = (state.data_seconds - mark[1]) / max(state.seconds - mark[0], 1e-9)
+            mark = (state.seconds, state.data_seconds)
             record = {"step": state.step, "seconds": round(state.seconds, 1), "cpu_seconds": round(state.cpu_seconds, 1),
-                      "tokens": state.tokens,
+                      "data_seconds": round(state.data_seconds, 1), "data_share": round(share, 4), "tokens": state.tokens,
                       "train_loss": float(np.mean([w[0] for w in window])), **evaluate(model, val, cfg)}
             state.history.append(record)
             log.write(json.dumps(record) + "\n")
             log.flush()
             bar.write(f"step {state.step}: val n0.1 {record['n0.1']:.3f}  n0.9 {record['n0.9']:.3f}  "
                       f"ar {record['ar']:.3f}  t=1 true/other prefix {record['t1_true']:.3f}/{record['t1_other']:.3f}  "
-                      f"slot0 {record['slot0']:.3f}  train {record['train_loss']:.3f}")
+                      f"slot0 {record['slot0']:.3f}  train {record['train_loss']:.3f}  data {share:.1%}")
         if time.time() - last_ckpt > cfg.checkpoint_minutes * 60 or progress(cfg, state) >= 1.0:
             save_checkpoint(ckpt_path, model, optimizer, state, meta)
             last_ckpt = time.time()
     bar.close()
-    log.close()
-    return state
