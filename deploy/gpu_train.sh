@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Train a larger embedded model on one GPU (the device machine) in minutes, and send it back through $OUT.
 #
-# Here, once:  python -m dgemma_app.train pack --tokenizer models/wip/dgemma-code-ar2t --out runs/pack.npz
-#              (and the transformers wheel the GPU image lacks: docs/deploy.md, "Training on a GPU")
+# Here, once:  python -m dgemma_app.train pack --tokenizer models/dgemma-code-tiny --out runs/pack.npz
+#              (and the transformers wheels the GPU image lacks: docs/deploy.md, "Training on a GPU")
 # There:       a device run carrying runs/pack.npz and .whl:  bash deploy/gpu_train.sh 8
-# Back here:   cat <files>/model.tar.part-* | tar -x -C models/wip   (the model folder, then evaluate it)
+# Back here:   cat <files>/model.tar.part-* | tar -x -C runs   (the model folder runs/model, then evaluate it)
 #
 # Usage: gpu_train.sh MINUTES [train flags...]   Flags after MINUTES override the defaults below.
 # Environment: PACK (default runs/pack.npz), DEVICE (cuda), OUT (runs/gpu-out), RUN (runs/gpu), PYTHON (python3).
@@ -19,7 +19,7 @@ if [ -d .whl ]; then  # packages the image lacks, carried as wheels
 fi
 export PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE
 mkdir -p "$OUT"
-# ~13M parameters (26 MB in bf16, under the repo's 40 MB): 6 layers of width 320, BPE 2,048 from the pack.
+# 14.5M parameters (27.8 MiB in bf16, under the repo's 40 MB): 6 layers of width 320, BPE 2,048 from the pack.
 # Training batches come from 6 worker processes (the machine has 16 cores); data_share in the log: the share of step
 # time spent getting batches (waiting for a worker, then the copy to the GPU).
 "$PYTHON" -m dgemma_app.train train --pack "$PACK" --run-dir "$RUN" --device "$DEVICE" --bf16 \
