@@ -69,6 +69,18 @@ def test_corpus_dedups_splits_by_path_and_skips_benchmark(workdir):
     assert not any(is_validation(d.path, 20) for d in docs["train"])
 
 
+def test_the_corpus_command_takes_every_corpus_setting_as_a_flag(workdir, tmp_path):
+    """The command's flags come from CorpusConfig: a smaller file cap leaves the longer modules out."""
+    root = workdir["root"]
+    common = ["corpus", "--requirements", str(root / "requirements.txt"), "--no-include-stdlib",
+              "--no-include-installed-docs", "--extra-root", str(root / "src"), "--val-percent", "20"]
+    main([*common, "--out", str(tmp_path / "all")])
+    main([*common, "--out", str(tmp_path / "short"), "--max-file-chars", "150"])
+    everything = json.loads((tmp_path / "all" / "stats.json").read_text())
+    short = json.loads((tmp_path / "short" / "stats.json").read_text())
+    assert everything["files"] == 41 and 0 < short["files"] < 41 and short["chars"] < everything["chars"]
+
+
 def test_tokenizer_special_ids_and_lossless_round_trip(workdir):
     from transformers import AutoTokenizer
 

@@ -40,7 +40,7 @@ def from_args(cls, args: argparse.Namespace):
 
 
 def cmd_corpus(args) -> None:
-    stats = build(CorpusConfig(requirements=args.requirements, extra_roots=args.extra_root), args.out)
+    stats = build(from_args(CorpusConfig, args), args.out)
     print(f"corpus: {stats['files']} files ({stats['val_files']} held out, {stats['prose_files']} prose), "
           f"{stats['chars']:,} characters → {args.out}")
 
@@ -141,8 +141,8 @@ def main(argv: list[str] | None = None) -> None:
 
     p = sub.add_parser("corpus", help="collect and de-duplicate the corpus, with a held-out split")
     p.add_argument("--out", type=Path, default=RUNS / "corpus")
-    p.add_argument("--requirements", type=Path, default=Path("requirements.txt"))
-    p.add_argument("--extra-root", type=Path, action="append", default=[], help="another folder of .py/.md/.txt files")
+    add_dataclass_flags(p, CorpusConfig)  # --package-cap-chars etc.: a larger corpus for a longer (GPU) run
+    p.add_argument("--extra-root", dest="extra_roots", type=Path, action="append", default=[], help="another folder of .py/.md/.txt files")
     p.set_defaults(func=cmd_corpus)
 
     p = sub.add_parser("tokenizer", help="train the byte-level BPE tokenizer and encode both splits")
