@@ -93,7 +93,11 @@ def cmd_train(args) -> None:
     loop = from_args(LoopConfig, args)
     meta["loop"] = dataclasses.asdict(loop)
     train_stream, val_stream = load_streams(meta)
-    vocab = load_tokenizer(Path(meta["tokenizer"])).get_vocab_size()
+    tokenizer = load_tokenizer(Path(meta["tokenizer"]))
+    vocab = tokenizer.get_vocab_size()
+    if obj.line_end_prob > 0 and not obj.newline_ids:
+        obj.newline_ids = [i for i in range(vocab) if tokenizer.decode([i]).startswith("\n")]
+        meta["objective"] = dataclasses.asdict(obj)
     if loop.init_from:  # continue from a model folder (the shipped one): its weights, a fresh optimizer
         if (Path(loop.init_from) / "tokenizer.json").read_bytes() != (Path(meta["tokenizer"]) / "tokenizer.json").read_bytes():
             raise SystemExit(f"{loop.init_from}: its tokenizer differs from the run's {meta['tokenizer']}; pass --tokenizer "

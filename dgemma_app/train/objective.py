@@ -8,7 +8,7 @@ slots (the model cannot tell which slots are noise, so it must also learn to kee
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -37,6 +37,9 @@ class ObjectiveConfig:
     tail_noise_prob: float = 0.0  # infill rows whose gap slots are noise from a random slot on, clean before
     # it: the state a decoder meets when it commits a gap from its left end, as confidence ordering tends to
     ar_weight: float = 0.0  # next-token loss on the encoder's outputs beside the diffusion loss
+    line_end_prob: float = 0.0  # infill gaps whose true tokens end just before a newline, as the app's line and
+    # block gaps do, so "a whole line, then filler" is there to learn (else a gap's end falls anywhere)
+    newline_ids: list[int] = field(default_factory=list)  # tokens that start with a newline: set from the tokenizer
 
 
 @dataclass
@@ -100,6 +103,25 @@ def sample_gaps(rng: np.random.Generator, cfg: ObjectiveConfig) -> tuple[list[tu
     return plan, mode
 
 
+def end_at_line(after: np.ndarray, start: int, k: int, slots: int, newline: np.ndarray, rng: np.random.Generator) -> int:
+    """The gap's true length cut so that the text after it starts with a newline token: one of the newline
+    tokens among after[start + 1 .. start + slots], at random; `k` unchanged when there is none."""
+    ends = np.flatnonzero(np.isin(after[start + 1 : start + slots + 1], newline)) + 1  # candidate lengths
+    return int(rng.choice(ends)) if len(ends) else k
+
+
+def line_gaps(after: np.ndarray, plan: list[tuple[int, int, int]], cfg: ObjectiveConfig,
+              rng: np.random.Generator) -> list[tuple[int, int, int]]:
+    """`plan` with each gap, at probability `line_end_prob`, cut to end before a newline (see `end_at_line`)."""
+    out, i = [], 0
+    for known, k, slots in plan:
+        if rng.random() < cfg.line_end_prob:
+            k = end_at_line(after, i + known, k, slots, np.asarray(cfg.newline_ids), rng)
+        out.append((known, k, slots))
+        i += known + k
+    return out
+
+
 def corrupt(
     target: torch.Tensor, gap: torch.Tensor, t: torch.Tensor, vocab_size: int, gen: torch.Generator,
     tail: torch.Tensor | None = None,
@@ -135,6 +157,8 @@ def make_batch(
         plan, mode = sample_gaps(rng, cfg)
         while fixed_t is not None and mode != "infill":
             plan, mode = sample_gaps(rng, cfg)
+        if mode == "infill" and cfg.line_end_prob > 0:
+            plan = line_gaps(after, plan, cfg, rng)
         target, gap = layout(after, plan, cfg.canvas_length)
         t_max = cfg.edit_t_max if mode == "edit" else 1.0
         contexts.append(context.astype(np.int64))
