@@ -18,11 +18,11 @@ from dgemma_app.train.__main__ import main
 from dgemma_app.train.corpus import CorpusConfig, build, is_validation, read_docs
 from dgemma_app.train.data import NULL_ID, TokenStream, encode_split, read_pack
 from dgemma_app.train import loop
-from dgemma_app.train.loop import LoopConfig, ModelShape, State, build_model, training_loss
+from dgemma_app.train.loop import LoopConfig, ModelShape, State, batch_loss, build_model
 from dgemma_app.train.objective import (
     ObjectiveConfig, ar_logits, ar_window, forward_logits, layout, make_batch, next_token_loss, weighted_loss,
 )
-from dgemma_app.train.prefetch import batch_source
+from dgemma_app.train.prefetch import batch_source, draw
 from dgemma_app.train.probe import SLOTS, prefix_probe, probe_losses
 
 TINY_SHAPE = ["--hidden-size", "32", "--num-layers", "2", "--num-heads", "2", "--num-kv-heads", "1",
@@ -218,8 +218,9 @@ def test_causal_lm_start_trains_the_shared_weights_not_the_decoder_only_parts(wo
     changed = window.clone()
     changed[:, -1] = (changed[:, -1] + 1) % 300
     assert torch.allclose(ar_logits(model, changed)[:, :-1], logits[:, :-1], atol=1e-5)
-    loss, tokens = training_loss(model, _stream(workdir), ObjectiveConfig(canvas_length=16, max_context=8),
-                                 LoopConfig(batch_size=4, ar_length=10), True, 300, np.random.default_rng(1))
+    obj = ObjectiveConfig(canvas_length=16, max_context=8)
+    windows = draw(_stream(workdir), obj, 4, 10, 300, True, np.random.default_rng(1))  # [4, 11]
+    loss, tokens = batch_loss(model, windows, obj, LoopConfig(batch_size=4, ar_length=10))
     loss.backward()
     assert tokens == 4 * 11
     grads = {n: p.grad for n, p in model.named_parameters()}
@@ -262,7 +263,8 @@ def test_a_one_token_context_adds_no_next_token_loss(workdir):
     model = build_model(300, SHAPE, 16)
     obj = ObjectiveConfig(canvas_length=16, max_context=2, short_context_prob=1.0, ar_weight=0.5)
     for seed in range(4):  # short contexts are 1 token long here
-        loss, _ = training_loss(model, _stream(workdir), obj, LoopConfig(batch_size=2), False, 300, np.random.default_rng(seed))
+        batch = draw(_stream(workdir), obj, 2, 256, 300, False, np.random.default_rng(seed))
+        loss, _ = batch_loss(model, batch, obj, LoopConfig(batch_size=2))
         assert torch.isfinite(loss)
 
 

@@ -26,7 +26,7 @@ from dgemma_app.train.data import TokenStream
 from dgemma_app.train.objective import (
     Batch, ObjectiveConfig, ar_logits, ar_window, forward_logits, make_batch, next_token_loss, weighted_loss,
 )
-from dgemma_app.train.prefetch import batch_source, draw
+from dgemma_app.train.prefetch import batch_source
 from dgemma_app.train.probe import PrefixProbe, prefix_probe, probe_losses
 
 
@@ -153,14 +153,6 @@ def evaluate(model, val: Validation, cfg: LoopConfig) -> dict[str, float]:
 
 def ar_phase(cfg: LoopConfig, state: State) -> bool:
     return progress(cfg, state) < cfg.ar_share
-
-
-def training_loss(
-    model, stream: TokenStream, obj: ObjectiveConfig, cfg: LoopConfig, ar_only: bool, vocab: int,
-    rng: np.random.Generator,
-) -> tuple[torch.Tensor, int]:
-    """`batch_loss` of a batch drawn here with `rng` (the loop gets its batches from `batch_source`)."""
-    return batch_loss(model, draw(stream, obj, cfg.batch_size, cfg.ar_length, vocab, ar_only, rng).to(cfg.device), obj, cfg)
 
 
 def batch_loss(model, batch: Batch | torch.Tensor, obj: ObjectiveConfig, cfg: LoopConfig) -> tuple[torch.Tensor, int]:
