@@ -2,7 +2,6 @@
 token, where the app's line and block gaps end, so the model can learn when a fill is complete."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -63,15 +62,15 @@ def test_with_line_end_prob_one_the_gaps_end_before_a_newline():
 
 def test_the_train_command_fills_newline_ids_from_the_tokenizer(tmp_path):
     """`--line-end-prob` alone is enough: the run finds the tokens that start with a newline in its tokenizer."""
-    from dgemma_app.train.tokenizer import save_tokenizer, train_tokenizer
-
-    texts = [f"def f_{i}(x):\n    return x + {i}\n\n" * 3 for i in range(200)]
-    save_tokenizer(train_tokenizer(iter(texts), 300), tmp_path / "tok")
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(200):
+        (src / f"m_{i}.py").write_text(f"def f_{i}(x):\n    return x + {i}\n\n" * 3)
+    (tmp_path / "requirements.txt").write_text("# nothing pinned\n")
     corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for split, n in (("train", 150), ("val", 50)):
-        rows = [json.dumps({"path": f"{split}/{i}.py", "kind": "code", "text": t}) for i, t in enumerate(texts[:n])]
-        (corpus / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
+    main(["corpus", "--out", str(corpus), "--requirements", str(tmp_path / "requirements.txt"), "--no-include-stdlib",
+          "--no-include-installed-docs", "--extra-root", str(src), "--val-percent", "20"])
+    main(["tokenizer", "--corpus", str(corpus), "--out", str(tmp_path / "tok"), "--vocab-size", "300"])
     main(["train", "--corpus", str(corpus), "--tokenizer", str(tmp_path / "tok"), "--run-dir", str(tmp_path / "run"),
           "--steps", "2", "--batch-size", "2", "--val-every", "2", "--val-batches", "1", "--threads", "1", "--ar-length", "12",
           "--line-end-prob", "0.5", "--max-context", "16", "--canvas-length", "32", "--hidden-size", "32",
