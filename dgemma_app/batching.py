@@ -27,7 +27,7 @@ from .settings import FillSettings
 
 # Knobs that only shape a fill's own rows (how many, their slots, their noise): fills differing in them share a
 # call. Every other knob steers the sampler loop of the one backend call, so it must be equal.
-ROW_KNOBS = ("seed", "candidates", "slot_budget", "edit_strength", "exact_length")
+ROW_KNOBS = ("seed", "candidates", "slot_budget", "edit_strength", "exact_length", "one_line")
 MAX_BATCH = 32  # default: fills sharing one model call at most
 QUEUE_SIZE = 64  # default: fills waiting at most before "the queue is full"
 DONE = object()  # the last item of a ticket's updates: the result (or error) is ready

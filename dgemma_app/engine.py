@@ -21,7 +21,7 @@ import torch
 
 from . import syntax
 from .backends.base import AllSet, LoadedModel, PassRecord, Stream, WindowBatch, backend_for, settings_for
-from .gaps import Edit, Gap, Known, Limits, Segment, parse_markers, stitch, without_gaps
+from .gaps import Edit, Gap, Known, Limits, Segment, boundary_leads, give_back, line_ends, parse_markers, segment_texts, stitch, without_gaps
 from .pieces import readable, token_bytes
 from .results import Candidate, FillResult, FillStats, Position, TracePass
 from .settings import FillSettings, SettingsError
@@ -61,6 +61,7 @@ class _Row:
     initial: list[int]  # starting token of each position (noise is drawn later), -1 = noise
     must_fill: list[bool]  # never the filler: a gap's first slot (every slot of an exact-length gap)
     lead: list[str]  # a slot's token must start with this text ("" = any): see `boundary_leads`
+    line_end: list[bool]  # slot of a gap whose line break ends it (`FillSettings.one_line`, `line_ends`)
     slots: list[int]  # slot count per marker
     leads: list[str]  # per marker, the character it took over from the text before it
     passes: int = 0
@@ -75,34 +76,6 @@ class _Row:
 def _encode(tokenizer, text: str) -> list[int]:
     """Token ids of user text; special-token names typed by the user stay plain text."""
     return tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"] if text else []
-
-
-def boundary_leads(segments: list[Segment]) -> list[str]:
-    """Per segment, the space or newline a marker takes over from the end of the known text before it.
-
-    Byte-level BPE joins a space (or a newline) with what follows it (`return a` is `return`, ` a`), so text
-    cut just before a gap ends in a token the model never saw in front of a word; a causal LM scored the true
-    fills of the obvious-gap set 1,415 nats with such cut text and 1,017 with the boundary as in training. The
-    marker takes that character over: its first slot must start with it, and the fill gives it back. (A tab
-    never joins a word's token, so text cut after one already ends as in training.)"""
-    leads = [""] * len(segments)
-    for i in range(1, len(segments)):
-        before, marker = segments[i - 1], segments[i]
-        if isinstance(before, Known) and not isinstance(marker, Known) and before.text[-1:] in (" ", "\n"):
-            leads[i] = before.text[-1]
-    return leads
-
-
-def _segment_texts(segments: list[Segment], leads: list[str]) -> list[str]:
-    """What gets tokenized per segment: known text without the character its marker took over, an edit's old
-    text with it; a gap has no text."""
-    texts = []
-    for i, s in enumerate(segments):
-        if isinstance(s, Known):
-            texts.append(s.text[: len(s.text) - len(leads[i + 1])] if i + 1 < len(segments) else s.text)
-        else:
-            texts.append(leads[i] + s.old if isinstance(s, Edit) else "")
-    return texts
 
 
 def _slot_counts(segments: list[Segment], loaded: LoadedModel, settings: FillSettings, row: int, edit_lengths: list[int]) -> list[int]:
@@ -127,17 +100,18 @@ def _slot_counts(segments: list[Segment], loaded: LoadedModel, settings: FillSet
 def _build_rows(segments: list[Segment], loaded: LoadedModel, settings: FillSettings) -> list[_Row]:
     tokenizer = loaded.tokenizer
     leads = boundary_leads(segments)
-    encoded = [_encode(tokenizer, t) for t in _segment_texts(segments, leads)]
+    ends = line_ends(segments)
+    encoded = [_encode(tokenizer, t) for t in segment_texts(segments, leads)]
     edit_lengths = [len(e) for s, e in zip(segments, encoded) if not isinstance(s, Known)]
     generator = torch.Generator().manual_seed(settings.seed)  # edit noise: its own stream, the same for every backend
     rows = []
     for r in range(settings.candidates):
         counts = _slot_counts(segments, loaded, settings, r, edit_lengths)
-        row = _Row([], [], [], [], [], [], counts, [lead for s, lead in zip(segments, leads) if not isinstance(s, Known)])
+        row = _Row([], [], [], [], [], [], [], counts, [lead for s, lead in zip(segments, leads) if not isinstance(s, Known)])
         if tokenizer.bos_token_id is not None:
             _append(row, [tokenizer.bos_token_id])
         marker = 0
-        for segment, ids, lead in zip(segments, encoded, leads):
+        for segment, ids, lead, ends_line in zip(segments, encoded, leads, ends):
             if isinstance(segment, Known):
                 _append(row, ids)
                 continue
@@ -148,23 +122,26 @@ def _build_rows(segments: list[Segment], loaded: LoadedModel, settings: FillSett
                 initial = _initial_slots(segment, ids, counts[marker], settings, loaded, generator)
                 # a gap holds at least one token of its own: after a taken-over newline, which may be a token alone, two
                 must_fill = (2 if lead == "\n" else 1) if isinstance(segment, Gap) else 0
-                if isinstance(segment, Gap) and segment.size and settings.exact_length:
+                exact = isinstance(segment, Gap) and segment.size and settings.exact_length
+                if exact:
                     must_fill = len(initial)  # <FILL:n> holds exactly n
-                _append(row, initial, owner=marker, must_fill=must_fill, lead=lead)
+                line_end = ends_line and settings.one_line and not exact and loaded.null_id is not None
+                _append(row, initial, owner=marker, must_fill=must_fill, lead=lead, line_end=line_end)
             marker += 1
         rows.append(row)
     return rows
 
 
-def _append(row: _Row, initial: list[int], owner: int = -1, must_fill: int = 0, lead: str = "") -> None:
+def _append(row: _Row, initial: list[int], owner: int = -1, must_fill: int = 0, lead: str = "", line_end: bool = False) -> None:
     """Add known tokens (owner -1) or one marker's slots, whose contents the windows write later; the first
-    `must_fill` slots may not be the filler; the first slot's token starts with `lead`."""
+    `must_fill` slots may not be the filler; the first slot's token starts with `lead`; `line_end`: see `_Row`."""
     row.ids += initial if owner < 0 else [0] * len(initial)
     row.owner += [owner] * len(initial)
     row.filled += [owner < 0] * len(initial)
     row.initial += initial
     row.must_fill += [i < must_fill for i in range(len(initial))]
     row.lead += [lead if i == 0 else "" for i in range(len(initial))]
+    row.line_end += [line_end] * len(initial)
 
 
 def _initial_slots(segment: Gap | Edit, old_ids: list[int], count: int, settings: FillSettings, loaded: LoadedModel,
@@ -185,7 +162,7 @@ def _window_batch(rows: list[_Row], window: int, seed: int, loaded: LoadedModel,
     """One fill's batch for its window `window`, and the position in each row where its canvas starts."""
     canvas, null = loaded.canvas_length, loaded.null_id
     limit = max(1, loaded.max_context - canvas)
-    prefixes, initial, known, owner, must_fill, lead, offsets = [], [], [], [], [], [], []
+    prefixes, initial, known, owner, must_fill, lead, line_end, offsets = [], [], [], [], [], [], [], []
     for row in rows:
         w = row.next_window()
         prefix = [t for t, o in zip(row.ids[:w], row.owner[:w]) if not (o >= 0 and t == null)]
@@ -201,11 +178,12 @@ def _window_batch(rows: list[_Row], window: int, seed: int, loaded: LoadedModel,
         known.append([o < 0 for o in row.owner[w:end]] + [null is not None] * outside)
         must_fill.append(row.must_fill[w:end] + [False] * outside)
         lead.append(row.lead[w:end] + [""] * outside)
+        line_end.append(row.line_end[w:end] + [False] * outside)
         owner.append(row.owner[w:end] + [-1] * outside)
         initial.append(row.initial[w:end] + ([null] * outside if null is not None else [-1] * outside))
         offsets.append(w)
         prefixes.append(prefix[-limit:] or [loaded.pad_id])
-    return WindowBatch([Stream(len(rows), seed + WINDOW_SEED * window)], prefixes, initial, known, owner, must_fill, lead), offsets
+    return WindowBatch([Stream(len(rows), seed + WINDOW_SEED * window)], prefixes, initial, known, owner, must_fill, lead, line_end), offsets
 
 
 @dataclass
@@ -232,18 +210,21 @@ class Fill:
         return self.cancel is not None and self.cancel.is_set()
 
 
-def _write_back(row: _Row, b: int, offset: int, known: list[bool], final: list[int], records: list[PassRecord], first: list[int]) -> None:
-    """The window's slot tokens go into the row, each with its probability at the pass it became final."""
+def _write_back(row: _Row, b: int, offset: int, known: list[bool], final: list[int], records: list[PassRecord], first: list[int],
+                null: int | None) -> None:
+    """The window's slot tokens go into the row, each with its probability at the pass it became final. A line-end
+    gap holds the filler only after its line break, so its slots past the window after a filler are filler too."""
+    ended = set()
     for i in range(min(len(final), len(row.ids) - offset)):
         if not known[i]:
             row.ids[offset + i] = final[i]
             row.filled[offset + i] = True
             row.confidence[offset + i] = records[first[i]].confidence[b][i]
-
-
-def _give_back(fill: str, lead: str) -> str:
-    """A fill without the character its marker took over from the text before it (see `boundary_leads`)."""
-    return fill[len(lead):] if lead and fill.startswith(lead) else fill
+            if row.line_end[offset + i] and final[i] == null:
+                ended.add(row.owner[offset + i])
+    for p in range(offset + len(final), len(row.ids)) if ended else ():
+        if row.owner[p] in ended:
+            row.ids[p], row.filled[p] = null, True
 
 
 class Engine:
@@ -329,7 +310,7 @@ class Engine:
                     final = [step > k for k in first]
                     rows[i].trace.append(self._record_pass(f.windows, step, record, i, batch.known[i], offsets[i], rows[i], rows[i].trace[-1], final))
                 rows[i].passes += len(records)
-                _write_back(rows[i], i, offsets[i], batch.known[i], denoised.final[i], records, first)
+                _write_back(rows[i], i, offsets[i], batch.known[i], denoised.final[i], records, first, self.loaded.null_id)
             f.passes += sum(any(r.active[a:b]) for r in denoised.passes)
             f.windows += 1
             f.notes += fill_notes
@@ -388,7 +369,7 @@ class Engine:
             if owner >= 0 and token != null:
                 fill_ids[owner].append(token)
         markers = [s for s in segments if not isinstance(s, Known)]
-        fills = [s.old if isinstance(s, Edit) and slots == 0 else _give_back(self.loaded.tokenizer.decode(ids), lead)
+        fills = [s.old if isinstance(s, Edit) and slots == 0 else give_back(self.loaded.tokenizer.decode(ids), lead)
                  for s, ids, slots, lead in zip(markers, fill_ids, row.slots, row.leads)]
         text, spans = stitch(segments, fills)
         report = syntax.parse_report(text, request.language, spans, original=without_gaps(segments))

@@ -73,6 +73,10 @@ class FillSettings:
     )
     left_to_right: bool = knob(False, label="Left-to-right baseline", help="one token per pass, like an autoregressive model")
     exact_length: bool = knob(False, label="Exact length", help="<FILL:n> gets exactly n tokens, no filler")
+    one_line: bool = knob(
+        True, label="One-line gaps",
+        help="a gap at the end of a line fills the rest of that line: the line break the model writes ends it",
+    )
 
     def __post_init__(self) -> None:
         for setting in settings_of(type(self)):

@@ -44,8 +44,9 @@ def add_sampler_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("sampler (defaults from the model's generation_config.json)")
     for s in front_end_settings():
         name = s.flag[2:].replace("-", "_")
-        if s.kind is bool:
-            group.add_argument(s.flag, dest=s.name, action="store_true", default=True if env(name) == "1" else None, help=s.knob.help)
+        if s.kind is bool:  # --name / --no-name; DGEMMA_NAME=1 or 0
+            group.add_argument(s.flag, dest=s.name, action=argparse.BooleanOptionalAction, default={"1": True, "0": False}.get(env(name) or ""),
+                               help=f"{s.knob.help} (default: {'on' if s.default else 'off'})")
         else:
             group.add_argument(s.flag, dest=s.name, type=s.kind, default=env(name), help=f"{s.knob.help} ({s.knob.low} to {s.knob.high})")
 

@@ -7,14 +7,8 @@ from transformers import DynamicCache
 from transformers.models.diffusion_gemma.generation_diffusion_gemma import EntropyBoundSampler, EntropyBoundSamplerConfig
 
 from dgemma_app.backends.base import FillCancelled
-from dgemma_app.backends.diffusion_gemma import (
-    DiffusionGemmaSettings as Settings,
-    clamp_scores,
-    entropy_bound_accept,
-    left_to_right_commit,
-    shared_prefix_cache,
-    temperature_at,
-)
+from dgemma_app.backends.canvas_maths import clamp_scores, entropy_bound_accept, left_to_right_commit
+from dgemma_app.backends.diffusion_gemma import DiffusionGemmaSettings as Settings, shared_prefix_cache, temperature_at
 from dgemma_app.trace import settled_from
 from dgemma_app.gaps import MarkerError
 from dgemma_app.settings import SettingsError

@@ -45,7 +45,7 @@ CASES: dict[str, tuple[str, str, list[str]]] = {  # name -> (file name, text, ex
 }
 BASE_FLAGS = [  # every sampler knob given, so the model's generation_config.json does not matter
     "--max-passes", "6", "--entropy-bound", "0.1", "--t-max", "0.8", "--t-min", "0.4", "--stability", "1",
-    "--confidence", "0.005", "--seed", "0", "--slot-budget", "16", "--strength", "0.5", "--threads", "1",
+    "--confidence", "0.005", "--seed", "0", "--slot-budget", "16", "--strength", "0.5", "--threads", "1", "--no-one-line",
 ]
 
 

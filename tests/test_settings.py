@@ -15,9 +15,9 @@ from dgemma_app.ui.api import fill_endpoint
 from dgemma_app.wiring import add_sampler_args
 
 FLAGS = ["--max-passes", "--entropy-bound", "--t-max", "--t-min", "--stability", "--confidence", "--filler-penalty", "--seed", "--candidates",
-         "--slot-budget", "--strength", "--left-to-right", "--exact-length"]
+         "--slot-budget", "--strength", "--left-to-right", "--exact-length", "--one-line"]
 API = ["text", "language", "max_passes", "entropy_bound", "t_max", "t_min", "stability_threshold", "confidence_threshold", "filler_penalty", "seed",
-       "candidates", "slot_budget", "edit_strength", "left_to_right", "with_trace", "exact_length"]
+       "candidates", "slot_budget", "edit_strength", "left_to_right", "with_trace", "exact_length", "one_line"]
 
 
 def sampler_parser() -> argparse.ArgumentParser:
@@ -34,16 +34,19 @@ def test_cli_flags_are_derived_and_unchanged():
 def test_sampler_flags_also_come_from_the_environment_and_a_flag_wins(monkeypatch):
     monkeypatch.setenv("DGEMMA_MAX_PASSES", "7")
     monkeypatch.setenv("DGEMMA_LEFT_TO_RIGHT", "1")
+    monkeypatch.setenv("DGEMMA_ONE_LINE", "0")
     args = sampler_parser().parse_args([])
-    assert (args.max_passes, args.left_to_right, args.seed) == (7, True, None)
+    assert (args.max_passes, args.left_to_right, args.one_line, args.seed) == (7, True, False, None)
     assert sampler_parser().parse_args(["--max-passes", "9"]).max_passes == 9
+    flags = sampler_parser().parse_args(["--no-left-to-right", "--one-line"])
+    assert (flags.left_to_right, flags.one_line) == (False, True)
 
 
 def test_api_signature_is_derived_with_the_same_names_in_the_same_order():
     endpoint = fill_endpoint(None)  # the signature does not touch the handlers
     params = inspect.signature(endpoint).parameters
     assert list(params) == API
-    assert params["max_passes"].default is None and params["left_to_right"].default is False
+    assert params["max_passes"].default is None and params["left_to_right"].default is False and params["one_line"].default is True
     assert "max_passes: denoising passes per window" in endpoint.__doc__ and "with_trace:" in endpoint.__doc__
     assert inspect.isgeneratorfunction(endpoint)
 
@@ -87,7 +90,7 @@ def test_the_export_writes_what_the_loader_reads(tiny_loaded):
 def test_filler_penalty_lowers_only_the_filler_in_free_gap_slots():
     import torch
 
-    from dgemma_app.backends.diffusion_gemma import penalize_filler
+    from dgemma_app.backends.canvas_maths import penalize_filler
 
     scores = torch.zeros(1, 3, 6)  # [B, C, V]
     slots = torch.tensor([[True, False, True]])

@@ -76,6 +76,8 @@ class WindowBatch:
     owner: list[list[int]]  # [B, C] marker index of a gap slot, -1 elsewhere
     must_fill: list[list[bool]]  # [B, C] slots that may not hold the `<null>` filler
     lead: list[list[str]]  # [B, C] text a slot's token must start with ("" = any): a marker's first slot
+    line_end: list[list[bool]]  # [B, C] slot of a gap that ends a line: no filler before the fill's line break,
+    # which ends the fill (it and the gap's later slots become filler); a backend without a filler ignores it
 
     @classmethod
     def joined(cls, batches: list["WindowBatch"]) -> "WindowBatch":

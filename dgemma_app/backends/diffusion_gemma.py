@@ -21,8 +21,10 @@ from transformers.models.diffusion_gemma.generation_diffusion_gemma import (
 
 from ..settings import FillSettings, SettingsError, knob, settings_of
 from .base import Cancel, Denoised, FillCancelled, LoadedModel, PassRecord, Stream, WindowBatch, register
+from .canvas_maths import (
+    clamp_scores, end_at_breaks, entropy_bound_accept, hold_line_breaks, left_to_right_commit, penalize_filler, restrict_leads,
+)
 
-NEG_INF = float("-inf")
 SAMPLER_KEYS = ("entropy_bound",)  # generation_config.json keeps these inside `sampler_config`
 PROCESSOR_KEYS = ("filler_penalty",)  # applied by our processor, not by `generate`: kept in config.json, whose
 # extra keys the library keeps (its generation config refuses unknown keys)
@@ -85,55 +87,12 @@ def store_defaults(model: Any, values: dict[str, Any], **special_ids: int) -> No
         setattr(model.config, key, values[key])
 
 
-# ----------------------------------------------------------------------------- pure maths
+# ----------------------------------------------------------------------------- the library's schedule, the prefix cache
 
 
 def temperature_at(step: torch.Tensor | int, settings: DiffusionGemmaSettings) -> torch.Tensor | float:
     """The library's linear schedule: `step` counts the passes *remaining*, max_passes..1."""
     return settings.t_min + (settings.t_max - settings.t_min) * (step / settings.max_passes)
-
-
-def entropy_bound_accept(entropy: torch.Tensor, bound: float) -> torch.Tensor:
-    """Which positions the EntropyBoundSampler accepts: lowest-entropy first while the sum minus the max stays under `bound`."""
-    sorted_entropy, order = torch.sort(entropy, dim=-1)  # [B, C]
-    keep = torch.cumsum(sorted_entropy, dim=-1) - sorted_entropy <= bound
-    return torch.zeros_like(keep).scatter(-1, order, keep)
-
-
-def clamp_scores(
-    scores: torch.Tensor,
-    known: torch.Tensor,
-    known_ids: torch.Tensor,
-    banned: torch.Tensor,
-    must_fill: torch.Tensor | None = None,
-    null_id: int | None = None,
-) -> torch.Tensor:
-    """Known positions may only be their token; free positions may never be a banned special token; `must_fill`
-    slots may not be the `<null>` filler (a marked gap holds at least one token)."""
-    # scores [B, C, V]; known [B, C] bool; known_ids [B, C]; banned [V] bool; must_fill [B, C] bool
-    free = scores.masked_fill(banned, NEG_INF)
-    if must_fill is not None and null_id is not None:
-        free[..., null_id] = free[..., null_id].masked_fill(must_fill, NEG_INF)
-    forced = torch.full_like(scores, NEG_INF).scatter(-1, known_ids.unsqueeze(-1), 0.0)
-    return torch.where(known.unsqueeze(-1), forced, free)
-
-
-def left_to_right_commit(
-    draft: torch.Tensor, known: torch.Tensor, known_ids: torch.Tensor, owner: torch.Tensor, null_id: int | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Baseline order, one token per pass, as an autoregressive decoder: the leftmost free slot takes its greedy
-    token. A filler there is the decoder's end token: the rest of that gap becomes filler in the same pass.
-    Returns the new known mask and ids."""
-    # draft, known_ids, owner [B, C] (owner: marker index of a slot, -1 elsewhere); known [B, C] bool
-    free = ~known
-    first = free & (torch.cumsum(free.int(), dim=-1) == 1)  # [B, C]
-    known_ids = torch.where(first, draft, known_ids)
-    if null_id is not None:
-        ended = torch.where(first & (draft == null_id), owner, -2).amax(-1, keepdim=True)  # [B, 1], -2 = no gap ended
-        rest = free & (owner == ended)
-        known_ids = torch.where(rest, null_id, known_ids)  # the committed slot already drafted the filler
-        first = first | rest
-    return known | first, known_ids
 
 
 def shared_prefix_cache(model, prefix: list[int], batch: int) -> DynamicCache:
@@ -160,23 +119,9 @@ class _Clamp:
     owner: torch.Tensor  # marker index of a slot, -1 elsewhere
     must_fill: torch.Tensor  # bool: never the filler
     leads: list[tuple[int, int, torch.Tensor]]  # (row, position, [V] bool: tokens that start as the slot must)
-
-
-def penalize_filler(scores: torch.Tensor, slots: torch.Tensor, null_id: int | None, penalty: float) -> torch.Tensor:
-    """Lower the filler's logit in free gap slots (scores [B, C, V], slots [B, C] bool). With nothing better to say,
-    `<null>` is a weak model's safest, most confident guess, and the sampler accepts confident tokens first, so
-    fills shrink to a token or two; the penalty makes the model say what it would write instead."""
-    if null_id is None or penalty == 0:
-        return scores
-    scores[..., null_id] = scores[..., null_id] - penalty * slots.to(scores.dtype)
-    return scores
-
-
-def restrict_leads(scores: torch.Tensor, leads: list[tuple[int, int, torch.Tensor]]) -> torch.Tensor:
-    """Slots whose token must start with a given text keep only such tokens (scores [B, C, V]); a few per window."""
-    for b, i, allowed in leads:
-        scores[b, i] = scores[b, i].masked_fill(~allowed, NEG_INF)
-    return scores
+    line_end: torch.Tensor  # bool: slot of a gap that ends a line (`hold_line_breaks`)
+    stoppable: torch.Tensor  # bool: a line-end slot whose accepted break ends its gap (not one that must hold a token)
+    no_break: torch.Tensor  # bool: a line-end slot that must hold a token and may not be a break
 
 
 class _PassRecorder(LogitsProcessor):
@@ -186,8 +131,8 @@ class _PassRecorder(LogitsProcessor):
     exactly the entropies the sampler and the stopping rule will see."""
 
     def __init__(self, clamp: _Clamp, banned: torch.Tensor, null_id: int | None, settings: DiffusionGemmaSettings,
-                 on_pass: Callable[[PassRecord], None] | None, cancel: Cancel | None):
-        self.clamp, self.banned, self.null_id = clamp, banned, null_id
+                 on_pass: Callable[[PassRecord], None] | None, cancel: Cancel | None, breaks: tuple[torch.Tensor, torch.Tensor]):
+        self.clamp, self.banned, self.null_id, self.breaks = clamp, banned, null_id, breaks
         self.settings, self.on_pass, self.cancel = settings, on_pass, cancel
         self.stopper = StableAndConfidentStoppingCriteria(settings.stability_threshold, settings.confidence_threshold)
         self.finished = torch.zeros(clamp.known.shape[0], dtype=torch.bool)  # [B]
@@ -199,6 +144,8 @@ class _PassRecorder(LogitsProcessor):
         c = self.clamp
         scores = clamp_scores(scores, c.known, c.known_ids, self.banned, c.must_fill, self.null_id)
         scores = restrict_leads(penalize_filler(scores, ~c.known & (c.owner >= 0), self.null_id, self.settings.filler_penalty), c.leads)
+        if c.line_end.any():
+            scores = hold_line_breaks(scores, c.line_end & ~c.known, c.no_break, self.null_id, *self.breaks)
         scaled = scores / temperature_at(cur_step, self.settings)
         log_probs = torch.log_softmax(scaled, dim=-1)  # [B, C, V]
         top_log_prob, draft = log_probs.max(dim=-1)  # [B, C]
@@ -211,6 +158,14 @@ class _PassRecorder(LogitsProcessor):
             accepted = c.known
         else:
             accepted = entropy_bound_accept(entropy, self.settings.entropy_bound)
+        stop = c.stoppable & accepted & self.breaks[0][draft]  # [B, C]
+        if stop.any():  # those slots and the rest of their gaps become the filler, from this pass on
+            ended = end_at_breaks(stop, c.owner)
+            c.known, c.known_ids = c.known | ended, c.known_ids.masked_fill(ended, self.null_id)
+            scores = clamp_scores(scores, c.known, c.known_ids, self.banned)
+            scaled = scores / temperature_at(cur_step, self.settings)
+            draft, top_log_prob, entropy = draft.masked_fill(ended, self.null_id), top_log_prob.masked_fill(ended, 0.0), entropy.masked_fill(ended, 0.0)
+            accepted = c.known if self.settings.left_to_right else entropy_bound_accept(entropy, self.settings.entropy_bound)
         stopped = self.stopper(draft, scaled)
         # one device-to-host copy per pass: ids < 2**24 are exact in float32
         host = torch.stack([draft.float(), top_log_prob.exp().float(), entropy.float(), accepted.float(), stopped[:, None].expand_as(draft).float()]).cpu()
@@ -304,17 +259,29 @@ class DiffusionGemmaBackend:
         self.device = next(loaded.model.parameters()).device
         self._texts: list[str] | None = None  # every token's text, decoded on first use
         self._starts: dict[str, torch.Tensor] = {}  # lead text -> [V] bool
+        self._breaks: tuple[torch.Tensor, torch.Tensor] | None = None  # see `line_breaks`
 
     def tokens_starting_with(self, lead: str) -> torch.Tensor:
         """[V] bool: the tokens that can open a fill after `lead` (decoding the vocabulary once per lead): they start
         with it, and after a space go on with more than whitespace (byte-level BPE joins a space to the word after
         it), so the fill is never just the character given back."""
         if lead not in self._starts:
-            if self._texts is None:
-                self._texts = self.loaded.tokenizer.batch_decode([[i] for i in range(self.vocab)])
-            opens = [t.startswith(lead) and (lead != " " or t[1:2].strip() != "") for t in self._texts]
+            opens = [t.startswith(lead) and (lead != " " or t[1:2].strip() != "") for t in self.token_texts()]
             self._starts[lead] = torch.tensor(opens) & ~self.banned
         return self._starts[lead]
+
+    def line_breaks(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """[V] bool twice: tokens that start with a line break, and tokens with one after some text."""
+        if self._breaks is None:
+            texts = self.token_texts()
+            self._breaks = (torch.tensor([t.startswith("\n") for t in texts]), torch.tensor(["\n" in t[1:] and not t.startswith("\n") for t in texts]))
+        return self._breaks
+
+    def token_texts(self) -> list[str]:
+        """Every token's text, decoded on first use."""
+        if self._texts is None:
+            self._texts = self.loaded.tokenizer.batch_decode([[i] for i in range(self.vocab)])
+        return self._texts
 
     @staticmethod
     def checkpoint_defaults(model: Any) -> dict[str, Any]:
@@ -356,9 +323,13 @@ class DiffusionGemmaBackend:
             settings = replace(settings, max_passes=int((~known).sum(-1).max()), stability_threshold=0)
         leads = [(b, i, self.tokens_starting_with(t).to(device)) for b, row in enumerate(batch.lead)
                  for i, t in enumerate(row) if t and not batch.known[b][i]]
-        clamp = _Clamp(known.to(device), start_canvas.to(device), torch.tensor(batch.owner, device=device),
-                       torch.tensor(batch.must_fill, device=device), leads)
-        recorder = _PassRecorder(clamp, self.banned.to(device), loaded.null_id, settings, on_pass, cancel)
+        must_fill = torch.tensor(batch.must_fill)  # [B, C]
+        line_end = torch.tensor(batch.line_end) & (loaded.null_id is not None)  # [B, C]
+        opens_line = torch.tensor([[t == "\n" for t in row] for row in batch.lead])  # [B, C]: its break is the text's
+        clamp = _Clamp(known.to(device), start_canvas.to(device), torch.tensor(batch.owner, device=device), must_fill.to(device),
+                       leads, line_end.to(device), (line_end & ~must_fill).to(device), (line_end & must_fill & ~opens_line).to(device))
+        breaks = tuple(t.to(device) for t in self.line_breaks())
+        recorder = _PassRecorder(clamp, self.banned.to(device), loaded.null_id, settings, on_pass, cancel, breaks)
         kwargs = generation_kwargs(generation_values(settings))
         generators = stream_generators(batch.streams, device, self.vocab, canvas)
         sampler = StreamSampler(kwargs["sampler_config"], canvas, self.vocab, [s.rows for s in batch.streams], generators)

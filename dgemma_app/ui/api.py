@@ -23,8 +23,9 @@ UNEXPECTED = "The fill failed unexpectedly; the server log has the details."
 
 def fill_updates(service: FillSource, text: Any, language: Any, with_trace: bool, knobs: dict[str, Any]) -> Iterator[tuple[str, dict, dict, dict]]:
     """The /fill endpoint's body (`fill_endpoint` gives it its signature): streamed progress, then the result."""
-    switches = {s.name for s in front_end_settings() if s.kind is bool}
-    overrides = {name: (value or None) if name in switches else value for name, value in knobs.items()}  # off = the default
+    switches = {s.name: s.default for s in front_end_settings() if s.kind is bool}
+    # a switch at its knob's default is not given: the model's default applies (as for an empty number)
+    overrides = {name: None if name in switches and value == switches[name] else value for name, value in knobs.items()}
     try:
         for name, value in (("text", text), ("language", language or AUTO)):
             if not isinstance(value, str):
@@ -93,7 +94,7 @@ def fill_endpoint(service: FillSource) -> Callable[..., Iterator[tuple[str, dict
     docs = []
     for s in front_end_settings():
         switch = s.kind is bool
-        params.append(P(s.name, P.POSITIONAL_OR_KEYWORD, default=False if switch else None, annotation=bool if switch else s.kind | None))
+        params.append(P(s.name, P.POSITIONAL_OR_KEYWORD, default=s.default if switch else None, annotation=bool if switch else s.kind | None))
         docs.append(f"{s.name}: {s.knob.help}" + ("." if switch else f" ({s.knob.low} to {s.knob.high}; the model's default when empty)."))
     at = next((i for i, p in enumerate(params) if p.name == WITH_TRACE_BEFORE), len(params))
     params.insert(at, P("with_trace", P.POSITIONAL_OR_KEYWORD, default=False, annotation=bool))

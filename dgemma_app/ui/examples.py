@@ -71,7 +71,11 @@ left-to-right model would have to guess that.
 **Gap lengths.** `<FILL>` gets a slot budget; the embedded model can put a `<null>` filler (shown
 faintly) in slots it does not need, so the gap shrinks to fit. `<FILL:n>` caps a gap at *n* tokens
 (*Exact length* makes it exactly *n*, as for a model without a filler), and `<EDIT>old</EDIT>` seeds
-the slots with the old code and re-noises a share of it (*edit strength*).
+the slots with the old code and re-noises a share of it (*edit strength*). A gap at the end of a line
+(*One-line gaps*, on by default) may hold filler only after the model writes a line break: that break
+ends the fill, and it and the slots after it turn to filler in the same pass, so the model writes the
+rest of the line instead of shrinking the gap to a token or two. Turn it off to let a fill run over
+several lines.
 
 **Compare with left to right.** Press *Compare* under the player to fill the same gap with the
 diffusion sampler and with the left-to-right baseline (one token per pass, as an autoregressive model
