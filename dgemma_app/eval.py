@@ -37,6 +37,7 @@ SET_FILES = {
 OBVIOUS = "obvious"
 SET_NAMES = [*SET_FILES, OBVIOUS]
 HELDOUT = "heldout"
+HELDOUT_LINES = "heldout-lines"
 MARKER_TEXTS = ("<FILL", "<EDIT>", "</EDIT>")
 HELDOUT_MAX_CHARS = 40_000  # longer held-out files only slow tokenizing and parsing
 HELDOUT_MAX_LINES = 3  # a held-out gap is 1..3 consecutive whole lines
@@ -176,6 +177,23 @@ def heldout_tasks(files: Sequence[tuple[str, str]], n: int, seed: int = 0) -> li
             continue
         start = rng.choice(starts)
         tasks.append(cut_gap(f"{HELDOUT}/{label}/L{start}+{count}", text, start, count))
+    return tasks
+
+
+def heldout_line_tasks(files: Sequence[tuple[str, str]], n: int, seed: int = 0) -> list[Task]:
+    """`n` random gaps cut as the obvious set cuts them: one non-blank line's text after its indentation, its line
+    break left after the gap (the app's `return <FILL>` case), deterministic for a seed."""
+    rng = random.Random(seed)
+    tasks = []
+    while len(tasks) < n:
+        label, text = files[rng.randrange(len(files))]
+        lines = text.splitlines(keepends=True)
+        start = rng.choice([i for i, line in enumerate(lines) if line.strip()])
+        line = lines[start]
+        indent = line[: len(line) - len(line.lstrip())]
+        content = line[len(indent):].rstrip("\r\n")
+        prompt, suffix = "".join(lines[:start]) + indent, line[len(indent) + len(content):] + "".join(lines[start + 1:])
+        tasks.append(Task(f"{HELDOUT_LINES}/{label}/L{start}", (prompt, suffix), (content,)))
     return tasks
 
 
@@ -332,7 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="sets", action="append", choices=SET_NAMES, help="benchmark set (obvious: the package's one-line gaps); repeat for several (default single-line)")
     p.add_argument("--limit", type=int, help="tasks per set, evenly spread over the set")
     p.add_argument("--heldout", type=int, default=0, metavar="N", help="also N random gaps from held-out corpus files")
-    p.add_argument("--heldout-seed", type=int, default=0)
+    p.add_argument("--heldout-lines", type=int, default=0, metavar="N",
+                   help="also N random one-line gaps from held-out files, cut as the obvious set cuts them (the text after the indentation)")
+    p.add_argument("--heldout-seed", type=int, default=0, help="seed of the --heldout and --heldout-lines draws")
     p.add_argument("--gap-length", choices=["engine", "true"], default="engine", help="true: <FILL:n> with the true token length")
     p.add_argument("--timeout", type=float, default=PROGRAM_TIMEOUT_S, help="seconds each test program may run")
     p.add_argument("--data", type=Path, default=DATA_DIR, help="human-eval-infilling folder")
@@ -351,11 +371,14 @@ def main(argv: list[str] | None = None) -> int:
     from .wiring import load_from_args, settings_from_args
 
     args = build_parser().parse_args(argv)
-    sets = args.sets or ([] if args.heldout else ["single-line"])
+    sets = args.sets or ([] if args.heldout or args.heldout_lines else ["single-line"])
     try:
         workloads = [(name, load_set(name, args.data, args.limit)) for name in sets]
+        files = heldout_files(args.corpus) if args.heldout or args.heldout_lines else []
         if args.heldout:
-            workloads.append((HELDOUT, heldout_tasks(heldout_files(args.corpus), args.heldout, args.heldout_seed)))
+            workloads.append((HELDOUT, heldout_tasks(files, args.heldout, args.heldout_seed)))
+        if args.heldout_lines:
+            workloads.append((HELDOUT_LINES, heldout_line_tasks(files, args.heldout_lines, args.heldout_seed)))
         loaded = load_from_args(args)
         settings = settings_from_args(loaded, args)
     except (EvalError, ModelLoadError, SettingsError) as err:

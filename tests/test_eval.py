@@ -66,6 +66,16 @@ def test_heldout_gaps_are_whole_lines():
         assert task.solutions[0].endswith("\n") and task.solutions[0].strip()
 
 
+def test_heldout_line_gaps_are_a_line_after_its_indentation():
+    text = "import os\n\n\ndef f(x):\n    y = x + 1\n    return y"
+    tasks = ev.heldout_line_tasks([("pkg/m.py", text)], 8, seed=1)
+    assert {t.solutions[0] for t in tasks} <= {"import os", "def f(x):", "y = x + 1", "return y"}
+    for task in tasks:
+        prompt, suffix = task.parts
+        assert prompt + task.solutions[0] + suffix == text
+        assert prompt == "" or prompt.endswith(("\n", "    ")) and suffix[:1] in ("\n", "")
+
+
 def test_harness_end_to_end_on_two_tasks(tiny_model_dir, tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
