@@ -343,4 +343,7 @@ class DiffusionGemmaBackend:
                 logits_processor=LogitsProcessorList([recorder]),
                 **kwargs,
             )
-        return Denoised(out.sequences[:, -canvas:].cpu().tolist(), recorder.passes)  # final [B, C]
+        final = out.sequences[:, -canvas:]  # [B, C]
+        # the library keeps a sampled token, not always the draft the processor saw: a break sampled there ends it too
+        final = final.masked_fill(end_at_breaks(clamp.stoppable & breaks[0][final], clamp.owner), loaded.null_id or 0)
+        return Denoised(final.cpu().tolist(), recorder.passes)
