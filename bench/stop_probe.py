@@ -7,7 +7,9 @@ text on both sides. The file is tokenized whole, so the gap's tokens are those o
 starts after the indentation shares no token with it). Four states: no slot given (every fill starts there);
 slot 0 given; all but the answer's last token given; the whole answer given, where the next slot should be the
 filler. The rest of the gap is uniform noise. A model that fills a line and stops needs a high "filler" in the
-last row; the 2026-11-30 default said filler there 4 % of the time (models/dgemma-code-tiny/LEDGER.md).
+last row; the 2026-11-30 default said filler there 4 % of the time (models/dgemma-code-tiny/LEDGER.md). The
+engine's one-line gaps end a fill where the model writes a line break instead, so the last columns give the
+probability of a line break (a token that starts with one) and how often it is the argmax.
 """
 from __future__ import annotations
 
@@ -37,8 +39,9 @@ def answer_span(tokenizer, case: GapCase, context: int) -> tuple[list[int], list
 
 
 def probe_case(model, ids: tuple[list[int], list[int], list[int]], slots: int, canvas: int, bos: int,
-               gen: torch.Generator) -> list[tuple[float, float, bool, bool]]:
-    """Per state: (P(filler), P(true token), argmax is the filler, argmax is the true token) at the first free slot."""
+               gen: torch.Generator, breaks: torch.Tensor) -> list[tuple[float, float, bool, bool, float, bool]]:
+    """Per state, at the first free slot: (P(filler), P(true token), argmax is the filler, argmax is the true token,
+    P(line break), argmax is a line break); `breaks` [V] bool marks the tokens that start with a line break."""
     prefix, answer, suffix = ids
     target = (answer + [NULL_ID] * (slots - len(answer)) + suffix)[:canvas]
     target += [NULL_ID] * (canvas - len(target))
@@ -51,7 +54,8 @@ def probe_case(model, ids: tuple[list[int], list[int], list[int]], slots: int, c
         with torch.no_grad():
             p = torch.softmax(forward_logits(model, batch)[0, given].float(), -1)  # [V] at the first free slot
         true = target[given]
-        rows.append((p[NULL_ID].item(), p[true].item(), int(p.argmax()) == NULL_ID, int(p.argmax()) == true))
+        top = int(p.argmax())
+        rows.append((p[NULL_ID].item(), p[true].item(), top == NULL_ID, top == true, p[breaks].sum().item(), bool(breaks[top])))
     return rows
 
 
@@ -68,16 +72,18 @@ def main() -> None:
     model, tokenizer = loaded.model.eval(), loaded.tokenizer
     canvas = model.config.canvas_length
     gen = torch.Generator().manual_seed(args.seed)
+    vocab = model.config.get_text_config().vocab_size
+    breaks = torch.tensor([t.startswith("\n") for t in tokenizer.batch_decode([[i] for i in range(vocab)])])  # [V]
     results = []
     for case in read_cases():
         ids = answer_span(tokenizer, case, args.context)
         if 2 <= len(ids[1]) <= args.slots and args.slots < canvas:
-            results.append(probe_case(model, ids, args.slots, canvas, tokenizer.bos_token_id or 0, gen))
-    table = np.array(results)  # [cases, states, 4]
+            results.append(probe_case(model, ids, args.slots, canvas, tokenizer.bos_token_id or 0, gen, breaks))
+    table = np.array(results)  # [cases, states, 6]
     print(f"# stop probe: {loaded.source}, {len(results)} obvious gaps of 2-{args.slots} tokens, {args.slots} slots, seed {args.seed}")
-    print("| given | P(filler) | P(true) | argmax filler | argmax true |\n|---|---|---|---|---|")
+    print("| given | P(filler) | P(true) | argmax filler | argmax true | P(line break) | argmax line break |\n|---|---|---|---|---|---|---|")
     for state, row in zip(STATES, table.mean(axis=0)):
-        print(f"| {state} | {row[0]:.3f} | {row[1]:.3f} | {row[2]:.0%} | {row[3]:.0%} |")
+        print(f"| {state} | {row[0]:.3f} | {row[1]:.3f} | {row[2]:.0%} | {row[3]:.0%} | {row[4]:.3f} | {row[5]:.0%} |")
 
 
 if __name__ == "__main__":

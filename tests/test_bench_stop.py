@@ -24,10 +24,14 @@ def test_answer_span_splits_the_whole_text_at_the_answer():
 def test_probe_case_reads_the_first_free_slot_of_each_state(tiny_loaded):
     model = tiny_loaded.model.eval()
     ids = ([10, 11, 12], [20, 21, 22, 23], [30, 31])  # prefix, answer, suffix
-    rows = probe_case(model, ids, 6, model.config.canvas_length, 2, torch.Generator().manual_seed(0))
+    breaks = torch.zeros(model.config.get_text_config().vocab_size, dtype=torch.bool)
+    breaks[[30, 40]] = True  # tokens 30 and 40 stand for line breaks
+    rows = probe_case(model, ids, 6, model.config.canvas_length, 2, torch.Generator().manual_seed(0), breaks)
     assert len(rows) == len(STATES)
-    assert all(0.0 <= p <= 1.0 for row in rows for p in row[:2])
+    assert all(0.0 <= p <= 1.0 for row in rows for p in (row[0], row[1], row[4]))
     whole = rows[-1]  # the whole answer given: the next slot's true token is the filler
     assert whole[0] == whole[1] and whole[2] == whole[3]
     assert all(row[0] != row[1] for row in rows[:-1])  # elsewhere the true token is an answer token, not the filler
     assert NULL_ID not in ids[1]
+    everything = probe_case(model, ids, 6, model.config.canvas_length, 2, torch.Generator().manual_seed(0), torch.ones_like(breaks))
+    assert all(abs(row[4] - 1.0) < 1e-5 and row[5] for row in everything)  # every token a break: all the mass
