@@ -183,17 +183,14 @@ def heldout_tasks(files: Sequence[tuple[str, str]], n: int, seed: int = 0) -> li
 def heldout_line_tasks(files: Sequence[tuple[str, str]], n: int, seed: int = 0) -> list[Task]:
     """`n` random gaps cut as the obvious set cuts them: one non-blank line's text after its indentation, its line
     break left after the gap (the app's `return <FILL>` case), deterministic for a seed."""
-    rng = random.Random(seed)
-    tasks = []
+    rng, tasks = random.Random(seed), []
     while len(tasks) < n:
         label, text = files[rng.randrange(len(files))]
         lines = text.splitlines(keepends=True)
         start = rng.choice([i for i, line in enumerate(lines) if line.strip()])
-        line = lines[start]
-        indent = line[: len(line) - len(line.lstrip())]
-        content = line[len(indent):].rstrip("\r\n")
-        prompt, suffix = "".join(lines[:start]) + indent, line[len(indent) + len(content):] + "".join(lines[start + 1:])
-        tasks.append(Task(f"{HELDOUT_LINES}/{label}/L{start}", (prompt, suffix), (content,)))
+        head = "".join(lines[:start]) + lines[start][: len(lines[start]) - len(lines[start].lstrip())]  # with the indentation
+        content = text[len(head):].split("\n", 1)[0].rstrip("\r")
+        tasks.append(Task(f"{HELDOUT_LINES}/{label}/L{start}", (head, text[len(head) + len(content):]), (content,)))
     return tasks
 
 
@@ -350,8 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="sets", action="append", choices=SET_NAMES, help="benchmark set (obvious: the package's one-line gaps); repeat for several (default single-line)")
     p.add_argument("--limit", type=int, help="tasks per set, evenly spread over the set")
     p.add_argument("--heldout", type=int, default=0, metavar="N", help="also N random gaps from held-out corpus files")
-    p.add_argument("--heldout-lines", type=int, default=0, metavar="N",
-                   help="also N random one-line gaps from held-out files, cut as the obvious set cuts them (the text after the indentation)")
+    p.add_argument("--heldout-lines", type=int, default=0, metavar="N", help="also N one-line gaps from held-out files, cut as in the obvious set")
     p.add_argument("--heldout-seed", type=int, default=0, help="seed of the --heldout and --heldout-lines draws")
     p.add_argument("--gap-length", choices=["engine", "true"], default="engine", help="true: <FILL:n> with the true token length")
     p.add_argument("--timeout", type=float, default=PROGRAM_TIMEOUT_S, help="seconds each test program may run")
