@@ -4,7 +4,9 @@ With a checkpoint's defaults (the embedded model's entropy bound is 16) the samp
 first pass and the replay shows noise, then the answer. A small entropy bound accepts only the few surest
 tokens per pass, a warm sampler keeps the rest uncertain for longer, and a longer stability window lets the
 last tokens settle in view. Measured on the teaching example with the embedded model (14.5M, 2026-11-30), seeds
-0-7: 7-18 passes, 3-15 of them with part of the gap accepted (with t 0.8 → 0.3, seed 6 settled in 3 passes).
+0-7: with one-line gaps (the default since that evening; the gap ends its line, so the filler waits for a line
+break) 14-32 passes, seed 6 running to the 32-pass cap; without them 7-18 passes, 4-16 of them with part of the
+gap accepted (with t 0.8 → 0.3, seed 6 settled in 3 passes).
 """
 from __future__ import annotations
 
