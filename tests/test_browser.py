@@ -133,7 +133,7 @@ def test_closing_the_tab_mid_fill_stops_the_model(app, page, shots):
     expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
     page.locator("#dgemma-editor .cm-content").click()
     page.keyboard.press("Control+A")
-    page.keyboard.type("import os\nx = <FILL:2000>")  # over a hundred windows: far longer than this test waits
+    page.keyboard.type("import os\nx = [<FILL:2000>]")  # over a hundred windows, mid-line (no line break ends it): far longer than this test waits
     expect(page.locator("#dgemma-canvas")).not_to_be_in_viewport()  # below the fold before the fill
     page.keyboard.press("Control+Enter")
     expect(page.locator("#dgemma-canvas .dg-caption")).to_contain_text("Live", timeout=WAIT)
@@ -370,7 +370,7 @@ def test_a_waiting_user_sees_its_place_in_the_queue(busy_app, browser, shots):
     # another user's long fill with other sampler knobs: ours cannot join its batch and waits
     blocker = Client(busy_app, verbose=False).submit(
         text="x = <FILL:2000>\n", language="python", candidates=1, max_passes=50, confidence_threshold=1e-9,
-        stability_threshold=50, api_name="/fill",
+        stability_threshold=50, one_line=False, api_name="/fill",  # no line break ends it early
     )
     next(blocker)  # it is being filled
     page.get_by_role("button", name=re.compile("^Fill")).click()

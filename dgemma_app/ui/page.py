@@ -40,8 +40,8 @@ START = render.message("Pick an example or write code with a <FILL> gap, then pr
 README = PROJECT_ROOT / "README.md"  # served to the page (ui.launch allows this one file)
 README_URL = f"/gradio_api/file={README}"
 TOY_MODEL = (
-    "\n\nThis is the embedded toy model (14.5M parameters, trained for 11 minutes on one GPU): its fills are short "
-    "and often wrong, but every pass of its decoding is real, which is what this page shows. For useful fills start "
+    "\n\nThis is the embedded toy model (14.5M parameters, trained for 11 minutes on one GPU): its fills are often "
+    "wrong, but every pass of its decoding is real, which is what this page shows. For useful fills start "
     "the app on a DiffusionGemma "
     "checkpoint, e.g. `python app.py --model google/diffusiongemma-26B-A4B-it --device-map auto --dtype bf16` "
     f"([README]({README_URL}), section *Configuration, Docker, the real model*)."
