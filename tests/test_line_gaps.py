@@ -67,6 +67,12 @@ def test_a_line_break_ends_a_gap_at_the_end_of_a_line(breaking_engine):
     assert "\n" in off.fills[0]  # the same model, the rule off: the breaks stay in the fill
 
 
+def test_left_to_right_stops_at_the_line_break_as_at_an_end_token(breaking_engine):
+    result = fill(breaking_engine, "x = <FILL>\ny = 2\n", left_to_right=True)
+    assert result.fills[0] and "\n" not in result.fills[0]
+    assert result.stats.passes == 2  # slot 0 may not be a break; slot 1 is, and it ends the gap in that pass
+
+
 def test_a_gap_inside_a_line_may_run_over_lines(breaking_engine):
     result = fill(breaking_engine, "print(<FILL>)\n")
     assert "\n" in result.fills[0]

@@ -79,8 +79,8 @@ several lines.
 
 **Compare with left to right.** Press *Compare* under the player to fill the same gap with the
 diffusion sampler and with the left-to-right baseline (one token per pass, as an autoregressive model
-would, stopping at the filler as it would stop at its end token), one canvas above the other on one
-slider: with long gaps (*Exact length*) the diffusion sampler needs several times fewer passes.
+would, stopping at the filler, or at the line break of a one-line gap, as it would stop at its end token), one
+canvas above the other on one slider: with long gaps (*Exact length*) the diffusion sampler needs several times fewer passes.
 
 **The check.** tree-sitter parses the filled file: the badge says whether it parses, and which
 errors are new (made by a fill) or were already in your input. With several candidates the one
