@@ -18,6 +18,7 @@ import argparse
 import numpy as np
 import torch
 
+from dgemma_app.backends.diffusion_gemma import DiffusionGemmaBackend
 from dgemma_app.evalsets import GapCase, read_cases
 from dgemma_app.model import load_model
 from dgemma_app.train.data import NULL_ID
@@ -72,8 +73,7 @@ def main() -> None:
     model, tokenizer = loaded.model.eval(), loaded.tokenizer
     canvas = model.config.canvas_length
     gen = torch.Generator().manual_seed(args.seed)
-    vocab = model.config.get_text_config().vocab_size
-    breaks = torch.tensor([t.startswith("\n") for t in tokenizer.batch_decode([[i] for i in range(vocab)])])  # [V]
+    breaks = DiffusionGemmaBackend(loaded).line_breaks()[0]  # [V]: the tokens one-line gaps end at
     results = []
     for case in read_cases():
         ids = answer_span(tokenizer, case, args.context)

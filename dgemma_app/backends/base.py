@@ -77,7 +77,7 @@ class WindowBatch:
     must_fill: list[list[bool]]  # [B, C] slots that may not hold the `<null>` filler
     lead: list[list[str]]  # [B, C] text a slot's token must start with ("" = any): a marker's first slot
     line_end: list[list[bool]]  # [B, C] slot of a gap that ends a line: no filler before the fill's line break,
-    # which ends the fill (it and the gap's later slots become filler); a backend without a filler ignores it
+    # which ends the fill (it and the gap's later slots become filler); never set for a model without a filler
 
     @classmethod
     def joined(cls, batches: list["WindowBatch"]) -> "WindowBatch":

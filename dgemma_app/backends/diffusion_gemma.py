@@ -324,7 +324,7 @@ class DiffusionGemmaBackend:
         leads = [(b, i, self.tokens_starting_with(t).to(device)) for b, row in enumerate(batch.lead)
                  for i, t in enumerate(row) if t and not batch.known[b][i]]
         must_fill = torch.tensor(batch.must_fill)  # [B, C]
-        line_end = torch.tensor(batch.line_end) & (loaded.null_id is not None)  # [B, C]
+        line_end = torch.tensor(batch.line_end)  # [B, C]: the engine sets none for a model without a filler
         opens_line = torch.tensor([[t == "\n" for t in row] for row in batch.lead])  # [B, C]: its break is the text's
         clamp = _Clamp(known.to(device), start_canvas.to(device), torch.tensor(batch.owner, device=device), must_fill.to(device),
                        leads, line_end.to(device), (line_end & ~must_fill).to(device), (line_end & must_fill & ~opens_line).to(device))
@@ -344,6 +344,6 @@ class DiffusionGemmaBackend:
                 **kwargs,
             )
         final = out.sequences[:, -canvas:]  # [B, C]
-        # the library keeps a sampled token, not always the draft the processor saw: a break sampled there ends it too
-        final = final.masked_fill(end_at_breaks(clamp.stoppable & breaks[0][final], clamp.owner), loaded.null_id or 0)
+        if clamp.stoppable.any():  # the library keeps a sampled token, not always the processor's draft: a break it sampled ends the gap too
+            final = final.masked_fill(end_at_breaks(clamp.stoppable & breaks[0][final], clamp.owner), loaded.null_id)
         return Denoised(final.cpu().tolist(), recorder.passes)
