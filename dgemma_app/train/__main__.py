@@ -91,6 +91,9 @@ def cmd_train(args) -> None:
                 "objective": dataclasses.asdict(from_args(ObjectiveConfig, args))}
     obj = ObjectiveConfig(**meta["objective"])
     loop = from_args(LoopConfig, args)
+    if obj.canvases_per_context < 1 or loop.batch_size % obj.canvases_per_context:
+        raise SystemExit(f"--batch-size {loop.batch_size} must be a multiple of --canvases-per-context "
+                         f"{obj.canvases_per_context} (at least 1): a batch is whole contexts.")
     meta["loop"] = dataclasses.asdict(loop)
     train_stream, val_stream = load_streams(meta)
     tokenizer = load_tokenizer(Path(meta["tokenizer"]))

@@ -40,11 +40,13 @@ class ObjectiveConfig:
     line_end_prob: float = 0.0  # infill gaps whose true tokens end just before a newline, as the app's line and
     # block gaps do, so "a whole line, then filler" is there to learn (else a gap's end falls anywhere)
     newline_ids: list[int] = field(default_factory=list)  # tokens that start with a newline: set from the tokenizer
+    canvases_per_context: int = 1  # training canvases drawn on each context (own gaps and noise, same text): they
+    # share its encoder pass, two thirds of a row's tokens, so more gap slots are supervised per CPU-second
 
 
 @dataclass
 class Batch:
-    context: torch.Tensor  # [B, L] encoder input
+    context: torch.Tensor  # [B / K, L] encoder input; canvas rows k*K .. k*K + K - 1 continue context k
     canvas: torch.Tensor  # [B, C] decoder input: known tokens clean, gap slots partly noise
     target: torch.Tensor  # [B, C] the clean canvas (gap slots: true tokens then <null>)
     gap: torch.Tensor  # [B, C] bool, slot the model must fill
@@ -148,12 +150,16 @@ def make_batch(
     stream: TokenStream, batch_size: int, cfg: ObjectiveConfig, vocab_size: int, rng: np.random.Generator,
     fixed_t: float | None = None,
 ) -> Batch:
-    """One training (or, with `fixed_t`, validation: infill only) batch; one context length for all rows."""
+    """One training (or, with `fixed_t`, validation: infill only, one canvas per context) batch; one context length
+    for all rows. `batch_size` counts canvases, a multiple of `canvases_per_context`."""
     short = fixed_t is None and rng.random() < cfg.short_context_prob
     ctx_len = int(rng.integers(1, cfg.max_context)) if short else cfg.max_context
+    per_context = 1 if fixed_t is not None else cfg.canvases_per_context
     contexts, targets, gaps, ts, tails = [], [], [], [], []
-    for _ in range(batch_size):
-        context, after = stream.window(rng, ctx_len, cfg.canvas_length)
+    for row in range(batch_size):
+        if row % per_context == 0:
+            context, after = stream.window(rng, ctx_len, cfg.canvas_length)
+            contexts.append(context.astype(np.int64))
         plan, mode = sample_gaps(rng, cfg)
         while fixed_t is not None and mode != "infill":
             plan, mode = sample_gaps(rng, cfg)
@@ -161,7 +167,6 @@ def make_batch(
             plan = line_gaps(after, plan, cfg, rng)
         target, gap = layout(after, plan, cfg.canvas_length)
         t_max = cfg.edit_t_max if mode == "edit" else 1.0
-        contexts.append(context.astype(np.int64))
         targets.append(target)
         gaps.append(gap)
         ts.append(fixed_t if fixed_t is not None else rng.uniform(cfg.t_min, t_max))
@@ -183,24 +188,29 @@ def head_logits(model, hidden: torch.Tensor) -> torch.Tensor:
 def forward_logits(
     model, batch: Batch, self_cond: torch.Tensor | None = None, with_encoder: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """Logits [B, C, V] of one encoder+decoder pass; `self_cond` [B] bool runs a no-grad pass first and
-    feeds its logits back to those rows, as generation does from the second pass on. `with_encoder` also
-    returns the encoder's next-token logits [B, L, V] (the shared weights read as a causal LM)."""
+    """Logits [B, C, V] of the decoder on every canvas; `self_cond` [B] bool runs a no-grad decoder pass first and
+    feeds its logits back to those rows, as generation does from the second pass on. The encoder runs once per
+    context and its cache serves both passes and every canvas of the context (the decoder only reads it).
+    `with_encoder` also returns the encoder's next-token logits [B / K, L, V] (the shared weights as a causal LM)."""
     from transformers import DynamicCache
 
-    def run(sc_logits: torch.Tensor | None):
-        cache = DynamicCache(config=model.config.get_text_config(decoder=True))
+    cache = DynamicCache(config=model.config.get_text_config(decoder=True))
+    encoded = model.model.encoder(input_ids=batch.context, past_key_values=cache).last_hidden_state  # [B / K, L, H]
+    if (per_context := batch.canvas.shape[0] // batch.context.shape[0]) > 1:
+        cache.batch_repeat_interleave(per_context)  # [B, heads, L, head_dim] per layer
+
+    def run(sc_logits: torch.Tensor | None) -> torch.Tensor:
         return model(
-            input_ids=batch.context, past_key_values=cache, decoder_input_ids=batch.canvas,
+            past_key_values=cache, decoder_input_ids=batch.canvas,
             self_conditioning_logits=sc_logits, self_conditioning_mask=self_cond if sc_logits is not None else None,
-        )
+        ).logits
 
     sc_logits = None
     if self_cond is not None and bool(self_cond.any()):
         with torch.no_grad():
-            sc_logits = run(None).logits
-    out = run(sc_logits)
-    return (out.logits, head_logits(model, out.encoder_last_hidden_state)) if with_encoder else out.logits
+            sc_logits = run(None)
+    logits = run(sc_logits)
+    return (logits, head_logits(model, encoded)) if with_encoder else logits
 
 
 def ar_window(stream: TokenStream, batch_size: int, length: int, rng: np.random.Generator) -> torch.Tensor:
