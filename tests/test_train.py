@@ -247,15 +247,16 @@ def test_init_from_a_model_folder_starts_from_its_weights(workdir, tmp_path):
               "--batch-size", "2", "--val-every", "100", "--val-batches", "1", "--canvas-length", "16",
               "--max-context", "8", "--threads", "1", "--ar-length", "12"]
     main(["train", "--run-dir", str(run), "--steps", "1", *common, *TINY_SHAPE])
-    folder = tmp_path / "model"
+    folder, second = tmp_path / "model", tmp_path / "second"
     main(["export", "--checkpoint", str(run / "checkpoint.pt"), "--out", str(folder)])
-    second = tmp_path / "second"
     main(["train", "--run-dir", str(second), "--steps", "1", "--lr", "0", "--init-from", str(folder), *common])
-    before = torch.load(run / "checkpoint.pt", weights_only=False)
-    after = torch.load(second / "checkpoint.pt", weights_only=False)
+    before, after = (torch.load(r / "checkpoint.pt", weights_only=False) for r in (run, second))
     assert after["meta"]["shape"] == before["meta"]["shape"]  # read from the folder, not the default flags
     for name, value in before["model"].items():
         assert torch.equal(value, after["model"][name]), name
+    start, end = [json.loads(line) for line in (second / "log.jsonl").read_text().splitlines()]  # the folder's model first
+    assert (start["step"], start["train_loss"], end["step"]) == (0, None, 1)  # lr 0 kept its weights: it scores alike
+    assert all(start[key] == pytest.approx(end[key], rel=1e-4) for key in ("n0.1", "n0.9", "ar", "t1_true", "slot0"))
 
 
 def test_a_one_token_context_adds_no_next_token_loss(workdir):

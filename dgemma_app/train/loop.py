@@ -200,8 +200,25 @@ def train(
     with source, open(run_dir / "log.jsonl", "a") as log:  # leaving it, on any exception too, stops the workers
         val = validation_data(val_stream, obj, cfg, vocab)  # meanwhile the workers (if any) start
         source.wait()
+        if cfg.init_from and state.step == 0:  # the model it continues, on the run's own validation rows: its baseline
+            log_validation(model, val, cfg, state, log, None, 0.0, tqdm.write)
         train_steps(model, optimizer, source, val, obj, cfg, state, ckpt_path, log, meta)
     return state
+
+
+def log_validation(model, val: Validation, cfg: LoopConfig, state: State, log, train_loss: float | None, share: float,
+                   write) -> None:
+    """Score the model on the validation data and append the record (train_loss None: before any step) to the
+    run's history, its log file and the console."""
+    record = {"step": state.step, "seconds": round(state.seconds, 1), "cpu_seconds": round(state.cpu_seconds, 1),
+              "data_seconds": round(state.data_seconds, 1), "data_share": round(share, 4), "tokens": state.tokens,
+              "train_loss": train_loss, **evaluate(model, val, cfg)}
+    state.history.append(record)
+    log.write(json.dumps(record) + "\n")
+    log.flush()
+    trained = f"train {train_loss:.3f}  data {share:.1%}" if train_loss is not None else "(the model it starts from)"
+    write(f"step {state.step}: val n0.1 {record['n0.1']:.3f}  n0.9 {record['n0.9']:.3f}  ar {record['ar']:.3f}  "
+          f"t=1 true/other prefix {record['t1_true']:.3f}/{record['t1_other']:.3f}  slot0 {record['slot0']:.3f}  {trained}")
 
 
 def train_steps(model, optimizer, source, val: Validation, obj: ObjectiveConfig, cfg: LoopConfig, state: State,
@@ -241,15 +258,7 @@ def train_steps(model, optimizer, source, val: Validation, obj: ObjectiveConfig,
         if state.step % cfg.val_every == 0 or progress(cfg, state) >= 1.0:
             share = (state.data_seconds - mark[1]) / max(state.seconds - mark[0], 1e-9)
             mark = (state.seconds, state.data_seconds)
-            record = {"step": state.step, "seconds": round(state.seconds, 1), "cpu_seconds": round(state.cpu_seconds, 1),
-                      "data_seconds": round(state.data_seconds, 1), "data_share": round(share, 4), "tokens": state.tokens,
-                      "train_loss": float(np.mean([w[0] for w in window])), **evaluate(model, val, cfg)}
-            state.history.append(record)
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            bar.write(f"step {state.step}: val n0.1 {record['n0.1']:.3f}  n0.9 {record['n0.9']:.3f}  "
-                      f"ar {record['ar']:.3f}  t=1 true/other prefix {record['t1_true']:.3f}/{record['t1_other']:.3f}  "
-                      f"slot0 {record['slot0']:.3f}  train {record['train_loss']:.3f}  data {share:.1%}")
+            log_validation(model, val, cfg, state, log, float(np.mean([w[0] for w in window])), share, bar.write)
         if time.time() - last_ckpt > cfg.checkpoint_minutes * 60 or progress(cfg, state) >= 1.0:
             save_checkpoint(ckpt_path, model, optimizer, state, meta)
             last_ckpt = time.time()
