@@ -1,7 +1,7 @@
 """Training throughput with several canvases per context: steps of the real objective, side by side.
 
     python -m bench.train_throughput [--model models/dgemma-code-tiny] [--pack runs/pack.npz] [--batch-size 32]
-                                     [--canvases 1 2 4] [--steps 6] [--threads 1]
+                                     [--canvases-per-context 1 2 4] [--steps 6] [--threads 1]
 
 Each step (forward, backward, AdamW) trains `--batch-size` canvases; with K canvases per context the encoder reads
 batch/K contexts and each of them serves K canvases. The settings take turns step by step, so a load that
@@ -25,7 +25,7 @@ from transformers import AutoConfig
 from dgemma_app.train.__main__ import init_model
 from dgemma_app.train.data import TokenStream, read_pack
 from dgemma_app.train.loop import LoopConfig, batch_loss
-from dgemma_app.train.objective import ObjectiveConfig, make_batch
+from dgemma_app.train.objective import ObjectiveConfig, check_whole_contexts, make_batch
 
 
 def measure(model, stream: TokenStream, obj: ObjectiveConfig, batch_size: int, canvases: list[int], steps: int,
@@ -56,10 +56,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", type=Path, default=Path("models/dgemma-code-tiny"))
     p.add_argument("--pack", type=Path, default=Path("runs/pack.npz"), help="made by `python -m dgemma_app.train pack`")
     p.add_argument("--batch-size", type=int, default=32, help="canvases per step")
-    p.add_argument("--canvases", type=int, nargs="+", default=[1, 2, 4], help="canvases per context to compare")
+    p.add_argument("--canvases-per-context", dest="canvases", type=int, nargs="+", default=[1, 2, 4], help="the settings to compare")
     p.add_argument("--steps", type=int, default=6, help="timed steps per setting, after one untimed")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
+    for k in args.canvases:
+        try:
+            check_whole_contexts(args.batch_size, ObjectiveConfig(canvases_per_context=k))
+        except ValueError as err:
+            p.error(str(err))
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tok:
         stream = read_pack(args.pack, Path(tok))["train"]

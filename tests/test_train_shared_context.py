@@ -54,25 +54,28 @@ def test_one_encoder_pass_per_context_equals_encoding_each_copy(self_cond):
     shared = make_batch(counting_stream(VOCAB), 4, cfg, VOCAB, np.random.default_rng(1))
     copies = replace(shared, context=shared.context.repeat_interleave(2, dim=0))  # [4, L]: one context per canvas
     rows = torch.tensor([True, False, True, True]) if self_cond else None
-    grads = []
-    for batch in (shared, copies):
+
+    def step(batch):
+        """(decoder logits, encoder logits, gradient of the shared embeddings) of one training step."""
         model.zero_grad()
         logits, encoder_logits = forward_logits(model, batch, rows, with_encoder=True)
         weighted_loss(logits, batch.target, batch.weight).backward()
-        grads.append(model.get_input_embeddings().weight.grad.clone())
-        if batch is shared:
-            first = (logits.detach(), encoder_logits.detach())
-    assert encoder_logits.shape[0] == 4 and first[1].shape[0] == 2
-    torch.testing.assert_close(first[0], logits.detach(), atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(first[1], encoder_logits.detach()[::2], atol=1e-4, rtol=1e-4)
-    assert grads[0].abs().sum() > 0
-    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)  # the gradient reaches the context alike
+        return logits.detach(), encoder_logits.detach(), model.get_input_embeddings().weight.grad.clone()
+
+    (logits, encoder_logits, grad), (copy_logits, copy_encoder_logits, copy_grad) = step(shared), step(copies)
+    assert encoder_logits.shape[0] == 2 and copy_encoder_logits.shape[0] == 4
+    torch.testing.assert_close(logits, copy_logits, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(encoder_logits, copy_encoder_logits[::2], atol=1e-4, rtol=1e-4)
+    assert grad.abs().sum() > 0
+    torch.testing.assert_close(grad, copy_grad, atol=1e-5, rtol=1e-4)  # the gradient reaches the context alike
 
 
 def test_a_batch_that_is_not_whole_contexts_is_refused(tmp_path):
     with pytest.raises(SystemExit, match=r"--batch-size 6 must be a multiple of --canvases-per-context 4"):
         main(["train", "--run-dir", str(tmp_path / "run"), "--batch-size", "6", "--canvases-per-context", "4"])
     assert not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match="must be a multiple"):  # and so are callers that skip the command
+        make_batch(counting_stream(VOCAB), 6, ObjectiveConfig(canvases_per_context=4), VOCAB, np.random.default_rng(0))
 
 
 def test_the_throughput_bench_trains_each_setting_in_turn():

@@ -20,7 +20,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from dgemma_app.train.corpus import CorpusConfig, build, read_docs
 from dgemma_app.train.export import SamplerSettings
 from dgemma_app.train.loop import LoopConfig, ModelShape
-from dgemma_app.train.objective import ObjectiveConfig
+from dgemma_app.train.objective import ObjectiveConfig, check_whole_contexts
 
 RUNS = Path("runs")
 
@@ -91,9 +91,10 @@ def cmd_train(args) -> None:
                 "objective": dataclasses.asdict(from_args(ObjectiveConfig, args))}
     obj = ObjectiveConfig(**meta["objective"])
     loop = from_args(LoopConfig, args)
-    if obj.canvases_per_context < 1 or loop.batch_size % obj.canvases_per_context:
-        raise SystemExit(f"--batch-size {loop.batch_size} must be a multiple of --canvases-per-context "
-                         f"{obj.canvases_per_context} (at least 1): a batch is whole contexts.")
+    try:
+        check_whole_contexts(loop.batch_size, obj)  # before any data is read
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     meta["loop"] = dataclasses.asdict(loop)
     train_stream, val_stream = load_streams(meta)
     tokenizer = load_tokenizer(Path(meta["tokenizer"]))

@@ -146,6 +146,14 @@ def corrupt(
     return torch.where(corrupted, noise, target), corrupted
 
 
+def check_whole_contexts(batch_size: int, cfg: ObjectiveConfig) -> None:
+    """Raise ValueError unless `batch_size` canvases are whole contexts (`forward_logits` repeats each context's
+    cache for the same number of canvases)."""
+    if cfg.canvases_per_context < 1 or batch_size % cfg.canvases_per_context:
+        raise ValueError(f"--batch-size {batch_size} must be a multiple of --canvases-per-context "
+                         f"{cfg.canvases_per_context} (at least 1): a batch is whole contexts.")
+
+
 def make_batch(
     stream: TokenStream, batch_size: int, cfg: ObjectiveConfig, vocab_size: int, rng: np.random.Generator,
     fixed_t: float | None = None,
@@ -155,6 +163,8 @@ def make_batch(
     short = fixed_t is None and rng.random() < cfg.short_context_prob
     ctx_len = int(rng.integers(1, cfg.max_context)) if short else cfg.max_context
     per_context = 1 if fixed_t is not None else cfg.canvases_per_context
+    if fixed_t is None:
+        check_whole_contexts(batch_size, cfg)
     contexts, targets, gaps, ts, tails = [], [], [], [], []
     for row in range(batch_size):
         if row % per_context == 0:
