@@ -59,7 +59,8 @@ def cmd_tokenizer(args) -> None:
 def cmd_pack(args) -> None:
     from dgemma_app.train.data import write_pack
 
-    streams = write_pack(args.corpus, args.tokenizer, args.out)
+    max_bytes = None if args.max_mib is None else int(args.max_mib * 2**20)
+    streams = write_pack(args.corpus, args.tokenizer, args.out, max_bytes)
     tokens = {split: f"{len(s.tokens):,}" for split, s in streams.items()}
     print(f"packed {tokens['train']} train and {tokens['val']} validation tokens with {args.tokenizer} → {args.out} "
           f"({args.out.stat().st_size / 2**20:.1f} MiB)")
@@ -93,6 +94,8 @@ def cmd_train(args) -> None:
     loop = from_args(LoopConfig, args)
     try:
         check_whole_contexts(loop.batch_size, obj)  # before any data is read
+        if loop.device_batches and loop.workers:
+            raise ValueError("--device-batches builds the batches on the training device: drop --workers.")
     except ValueError as err:
         raise SystemExit(str(err)) from None
     meta["loop"] = dataclasses.asdict(loop)
@@ -163,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--corpus", type=Path, default=RUNS / "corpus")
     p.add_argument("--tokenizer", type=Path, default=RUNS / "tokenizer")
     p.add_argument("--out", type=Path, default=RUNS / "pack.npz")
+    p.add_argument("--max-mib", type=float, default=None, help="keep whole training files until the pack would pass this size")
     p.set_defaults(func=cmd_pack)
 
     p = sub.add_parser("train", help="train (or --resume) a model; checkpoints go to runs/<name>/")

@@ -1,7 +1,8 @@
 """The training loop: AdamW with warm-up and cosine decay (by steps or by a wall-clock budget),
 gradient clipping, optional bf16 autocast, periodic checkpoints in `runs/<name>/` and `--resume`, on the CPU
 or a GPU (`device`: batches are drawn on the CPU with its seeded generators, then moved; with `workers` > 0 they
-are drawn ahead by background processes, see `prefetch`). Each validation record says which share of the step
+are drawn ahead by background processes, see `prefetch`; with `device_batches` they are built on the device
+itself, see `device_batches`). Each validation record says which share of the step
 time went to drawing batches (`data_share`).
 
 An optional autoregressive start (`ar_share`): the first part of the schedule trains the shared
@@ -67,6 +68,7 @@ class LoopConfig:
     init_from: str = ""  # a model folder (e.g. the shipped one) whose weights start a new run
     device: str = "cpu"  # "cuda" on a GPU machine (with --bf16 and a large batch there)
     workers: int = 0  # > 0: training batches drawn ahead by this many background processes (0: in the loop)
+    device_batches: bool = False  # build training batches on `device` from the corpus held there (no Python per row)
 
 
 @dataclass
@@ -196,7 +198,7 @@ def train(
         state = State(**ckpt["state"])
     vocab = model.config.get_text_config().vocab_size
     source = batch_source(train_stream, obj, cfg.batch_size, cfg.ar_length, vocab, cfg.seed, state.step, cfg.workers,
-                          ar_phase(cfg, state))
+                          ar_phase(cfg, state), cfg.device if cfg.device_batches else None)
     with source, open(run_dir / "log.jsonl", "a") as log:  # leaving it, on any exception too, stops the workers
         val = validation_data(val_stream, obj, cfg, vocab)  # meanwhile the workers (if any) start
         source.wait()

@@ -134,15 +134,15 @@ def corrupt(
     Returns (noised canvas [B, C], corrupted mask [B, C]); every example with a gap gets at least one
     corrupted slot, so no example is loss-free.
     """
-    u = torch.rand(target.shape, generator=gen)  # [B, C]
+    u = torch.rand(target.shape, generator=gen, device=target.device)  # [B, C]
     corrupted = gap & (u < t[:, None])
-    if tail is not None and bool(tail.any()):
+    if tail is not None and (target.device.type != "cpu" or bool(tail.any())):  # off the CPU, no test: it would sync
         rank = gap.cumsum(dim=1)  # [B, C] 1-based index of each gap slot among the row's gap slots
-        cut = (torch.rand(len(gap), generator=gen) * gap.sum(dim=1)).long() + 1  # [B] first noised gap slot
+        cut = (torch.rand(len(gap), generator=gen, device=gap.device) * gap.sum(dim=1)).long() + 1  # [B] first noised gap slot
         corrupted = torch.where(tail[:, None], gap & (rank >= cut[:, None]), corrupted)
     forced = gap & (u == torch.where(gap, u, 2.0).min(dim=1, keepdim=True).values)  # lowest-draw gap slot
     corrupted |= forced & ~corrupted.any(dim=1, keepdim=True)
-    noise = torch.randint(0, vocab_size, target.shape, generator=gen)
+    noise = torch.randint(0, vocab_size, target.shape, generator=gen, device=target.device)
     return torch.where(corrupted, noise, target), corrupted
 
 

@@ -139,8 +139,13 @@ class WorkerBatches(InlineBatches):
 
 
 def batch_source(stream, obj, batch_size: int, ar_length: int, vocab: int, seed: int, step: int, workers: int,
-                 ar: bool) -> InlineBatches:
-    """Where the loop's training batches come from (a context manager): see the module's docstring."""
+                 ar: bool, device: str | None = None):
+    """Where the loop's training batches come from (a context manager): see the module's docstring; with a `device`,
+    built there from the whole corpus moved there once (`device_batches`; then no workers start)."""
+    if device is not None:
+        from dgemma_app.train.device_batches import DeviceBatches
+
+        return DeviceBatches(stream, obj, batch_size, ar_length, vocab, seed, step, device)
     if workers <= 0:
         return InlineBatches(stream, obj, batch_size, ar_length, vocab, seed, step)
     return WorkerBatches(stream, obj, batch_size, ar_length, vocab, seed, step, workers, ar)
