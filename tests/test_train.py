@@ -304,29 +304,6 @@ def test_init_from_a_folder_with_another_tokenizer_is_refused(workdir, tmp_path)
               str(tmp_path / "run"), "--init-from", str(model_dir), "--steps", "1", *TINY_SHAPE])
 
 
-def test_the_gpu_script_runs_end_to_end_at_tiny_scale_on_the_cpu(workdir, tmp_path):
-    """deploy/gpu_train.sh with DEVICE=cpu and a tiny shape: the parts it leaves in OUT reassemble into a model
-    folder that load_model reads (the script the device machine runs, proven here)."""
-    pack, out, back = tmp_path / "pack.npz", tmp_path / "out", tmp_path / "back"
-    main(["pack", "--corpus", str(workdir["corpus"]), "--tokenizer", str(workdir["tok"]), "--out", str(pack)])
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PACK": str(pack), "DEVICE": "cpu", "OUT": str(out), "RUN": str(tmp_path / "run"),
-           "PYTHON": sys.executable, "PYTHONPATH": str(root)}
-    tiny = ["--batch-size", "4", "--val-every", "2", "--val-batches", "1", "--canvas-length", "16", "--max-context", "8",
-            "--threads", "1", "--ar-length", "12", "--warmup", "1", "--workers", "1", *TINY_SHAPE]
-    done = subprocess.run(["bash", str(root / "deploy" / "gpu_train.sh"), "0.03", *tiny], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "parameters" in (out / "train.log").read_text() and (out / "log.jsonl").exists()
-    parts = sorted(out.glob("model.tar.part-*"))
-    assert parts and all(p.stat().st_size <= 15 * 2**20 for p in parts)
-    back.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(back)], input=b"".join(p.read_bytes() for p in parts), check=True)
-    loaded = load_model(back / "model", device_map="cpu")
-    assert loaded.canvas_length == 16
-    assert json.loads((back / "model" / "config.json").read_text())["dtype"] == "bfloat16"  # exported in bf16
-
-
 def _children() -> set[int]:
     """This process's child processes, live or not yet reaped, apart from multiprocessing's resource tracker."""
     found = set()

@@ -79,7 +79,7 @@ def cmd_train(args) -> None:
     import torch
 
     from dgemma_app.train.loop import build_model, shape_of, train
-    from dgemma_app.train.tokenizer import load_tokenizer
+    from dgemma_app.train.tokenizer import load_tokenizer, newline_ids
 
     torch.set_num_threads(args.threads)
     run_dir = RUNS / args.name if args.run_dir is None else args.run_dir
@@ -103,7 +103,7 @@ def cmd_train(args) -> None:
     tokenizer = load_tokenizer(Path(meta["tokenizer"]))
     vocab = tokenizer.get_vocab_size()
     if obj.line_end_prob > 0 and not obj.newline_ids:
-        obj.newline_ids = [i for i in range(vocab) if tokenizer.decode([i]).startswith("\n")]
+        obj.newline_ids = newline_ids(tokenizer)
         meta["objective"] = dataclasses.asdict(obj)
     if loop.init_from:  # continue from a model folder (the shipped one): its weights, a fresh optimizer
         if (Path(loop.init_from) / "tokenizer.json").read_bytes() != (Path(meta["tokenizer"]) / "tokenizer.json").read_bytes():

@@ -45,3 +45,8 @@ def save_tokenizer(tok: Tokenizer, folder: Path) -> None:
 
 def load_tokenizer(folder: Path) -> Tokenizer:
     return Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
+
+
+def newline_ids(tok: Tokenizer) -> list[int]:
+    """Ids of the tokens that start with a newline: where a line-end gap's true text stops (`--line-end-prob`)."""
+    return [i for i in range(tok.get_vocab_size()) if tok.decode([i]).startswith("\n")]
