@@ -20,7 +20,6 @@ from ..backends.base import LoadedModel
 from ..batching import DONE, MAX_BATCH, MOVED, QUEUE_SIZE, Batcher, QueuePlace
 from ..engine import Engine, FillRequest
 from ..gaps import Limits
-from ..prose import guess_language
 from ..results import FillResult, TracePass
 from ..settings import FillSettings
 from ..wiring import limits_from_args, load_from_args
@@ -41,18 +40,18 @@ class Progress:
 
 
 def resolve_language(text: str, language: str) -> str:
-    """The language to check the fill as; `auto` guesses from the text. Raises UnknownLanguageError."""
+    """The language to check the fill as; `auto` detects it from the text. Raises UnknownLanguageError."""
     if language.strip().lower() == AUTO:
-        guess = guess_language(text)
-        if guess is None:
+        detection = syntax.detect_language(text)
+        if detection.language is None:
             raise syntax.UnknownLanguageError(
-                "Could not tell the language from the text; pick one in the Language menu (text for prose)."
+                f"Could not tell the language from the text ({detection.reason}); pick one in the Language menu (text for prose)."
             )
-        return guess
+        return detection.language
     try:
         return syntax.language_for(None, language)
     except syntax.UnknownLanguageError as err:
-        raise syntax.UnknownLanguageError(f"{err} Or choose {AUTO} to guess it from the text.") from None
+        raise syntax.UnknownLanguageError(f"{err} Or choose {AUTO} to detect it from the text.") from None
 
 
 class Service:
