@@ -116,7 +116,7 @@ def detect_language(text: str) -> Detection:
     """The language of `text` for the "auto" choice; see the module docstring for how."""
     head = _head(masked(text))
     if len(_TOKEN.findall(head)) < MIN_TOKENS:
-        return Detection(None, {}, "too little text to tell its language")
+        return Detection(None, {}, "too little text to tell its language" if head.strip() else "there is no text")
     fits = {lang: grammar_fit(head, lang) for lang in CODE}
     scores = {lang: round(fit, 3) for lang, (fit, _) in fits.items()}
     scores[TEXT] = prose_score(head)
@@ -128,5 +128,5 @@ def detect_language(text: str) -> Detection:
         how = "with no errors" if errors == 0 else f"with {errors} small error{'s' * (errors > 1)}"
         return Detection(best, scores, f"parses as {NAMES[best]} {how}")
     if scores[TEXT] >= 0.5:
-        return Detection(TEXT, scores, "reads as prose: sentences that no programming language parses")
-    return Detection(None, scores, f"no language fits: the closest, {NAMES[best]}, fails on {1 - best_fit:.0%} of the text")
+        return Detection(TEXT, scores, "reads as prose, sentences that no programming language parses")
+    return Detection(None, scores, f"no language fits; the closest, {NAMES[best]}, fails on {1 - best_fit:.0%} of the text")

@@ -109,6 +109,26 @@ def language_for(path: str | None, explicit: str | None) -> str:
     raise UnknownLanguageError(f"Cannot tell the language of {where} from its name; the languages are {_choices()}.")
 
 
+AUTO = "auto"  # the choice that detects the language from the text
+
+
+def detects(path: str | None, explicit: str | None) -> bool:
+    """Whether the language comes from the text: `auto` was chosen, or nothing for text without a file name."""
+    choice = (explicit or "").strip().lower()
+    return choice == AUTO or not choice and path is None
+
+
+def language_of(text: str, path: str | None, explicit: str | None) -> tuple[str, Detection | None]:
+    """The language to check `text` as, and the detection when it came from the text (for the user to see):
+    see `detects`, else `language_for`. Raises UnknownLanguageError; each front-end adds how to pick one."""
+    if not detects(path, explicit):
+        return language_for(path, explicit), None
+    detection = detect_language(text)
+    if detection.language is None:
+        raise UnknownLanguageError(f"Could not tell the language from the text ({detection.reason}).")
+    return detection.language, detection
+
+
 # UTF-8 continuation bytes: deleting them leaves one byte per character.
 _CONTINUATION = bytes(range(0x80, 0xC0))
 

@@ -24,7 +24,7 @@ def test_auto_refuses_what_nothing_fits_and_says_why():
     with pytest.raises(syntax.UnknownLanguageError) as info:
         resolve_language("SELECT name FROM users WHERE id = <FILL>;", " Auto ")
     message = str(info.value)
-    assert message.startswith("Could not tell the language from the text (no language fits")
+    assert message.startswith("Could not tell the language from the text (no language fits; the closest")
     assert "Language menu" in message and "text for prose" in message
 
 

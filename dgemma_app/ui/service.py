@@ -24,7 +24,7 @@ from ..results import FillResult, TracePass
 from ..settings import FillSettings
 from ..wiring import limits_from_args, load_from_args
 
-AUTO = "auto"
+AUTO = syntax.AUTO
 HEARTBEAT = 1.0  # seconds: a waiting client hears at least this often, news or not
 
 
@@ -41,17 +41,12 @@ class Progress:
 
 def resolve_language(text: str, language: str) -> str:
     """The language to check the fill as; `auto` detects it from the text. Raises UnknownLanguageError."""
-    if language.strip().lower() == AUTO:
-        detection = syntax.detect_language(text)
-        if detection.language is None:
-            raise syntax.UnknownLanguageError(
-                f"Could not tell the language from the text ({detection.reason}); pick one in the Language menu (text for prose)."
-            )
-        return detection.language
     try:
-        return syntax.language_for(None, language)
+        return syntax.language_of(text, None, language)[0]
     except syntax.UnknownLanguageError as err:
-        raise syntax.UnknownLanguageError(f"{err} Or choose {AUTO} to detect it from the text.") from None
+        how = ("Please pick one in the Language menu (text for prose)." if syntax.detects(None, language)
+               else f"Or choose {AUTO} to detect it from the text.")
+        raise syntax.UnknownLanguageError(f"{err} {how}") from None
 
 
 class Service:
