@@ -26,7 +26,8 @@ BAD_INPUT = 2
 def _fill_parser(sub) -> None:
     p = sub.add_parser("fill", help="fill the gaps in files (or - for stdin)")
     p.add_argument("inputs", nargs="+", help="files with <FILL>, <FILL:n> or <EDIT>...</EDIT> markers; - reads stdin")
-    p.add_argument("--lang", help=f"language ({', '.join(syntax.LANGUAGES)}); default: from the file extension")
+    p.add_argument("--lang", help=f"language ({', '.join(syntax.LANGUAGES)}), or {syntax.AUTO} to detect it from the text; "
+                                  f"default: from the file extension, {syntax.AUTO} for stdin")
     p.add_argument("--json", action="store_true", help="one JSON object per input, one per line")
     p.add_argument("--trace", action="store_true", help="with --json, include every denoising pass")
     add_sampler_args(p)
@@ -75,14 +76,16 @@ def _read_input(name: str) -> tuple[str, str | None]:
         raise ValueError("is not UTF-8 text; pass source code or prose") from None
 
 
-def _prepare(name: str, lang: str | None, limits: Limits) -> FillRequest:
-    """Read, parse and check one input before any model work. Raises ValueError for the user."""
+def _prepare(name: str, lang: str | None, limits: Limits) -> tuple[FillRequest, syntax.Detection | None]:
+    """Read, parse and check one input before any model work; the detection when the language came from the
+    text. Raises ValueError for the user."""
     text, path = _read_input(name)
     try:
-        language = syntax.language_for(path, lang)
+        language, detection = syntax.language_of(text, path, lang)
     except syntax.UnknownLanguageError as err:
-        raise syntax.UnknownLanguageError(f"{err} Pick it with --lang.") from None
-    return FillRequest.parse(text, language, limits)
+        how = "" if syntax.detects(path, lang) else f" (or --lang {syntax.AUTO} to detect it from the text)"
+        raise syntax.UnknownLanguageError(f"{err} Pick it with --lang{how}.") from None
+    return FillRequest.parse(text, language, limits), detection
 
 
 def run_fill(args: argparse.Namespace) -> int:
@@ -94,10 +97,14 @@ def run_fill(args: argparse.Namespace) -> int:
     for name in args.inputs:
         label = "stdin" if name == "-" else name
         try:
-            ready.append((label, _prepare(name, args.lang, limits)))
+            request, detection = _prepare(name, args.lang, limits)
         except ValueError as err:  # unreadable input, MarkerError, UnknownLanguageError
             print(f"dgemma_app: {label}: {err}", file=sys.stderr)
             status = BAD_INPUT
+            continue
+        if detection is not None:
+            print(f"dgemma_app: {label}: detected {request.language} ({detection.reason})", file=sys.stderr)
+        ready.append((label, request))
     if not ready:
         return status
     try:

@@ -9,33 +9,17 @@ importing this module is cheap. Nothing here knows about models or the UI.
 from __future__ import annotations
 
 import functools
-import importlib
 import math
 import os
-import re
 import threading
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import tree_sitter
 
-TEXT = "text"
-
-# name -> (grammar module, function returning the language pointer); `text` has no grammar.
-_GRAMMARS: dict[str, tuple[str, str]] = {
-    "python": ("tree_sitter_python", "language"),
-    "javascript": ("tree_sitter_javascript", "language"),
-    "typescript": ("tree_sitter_typescript", "language_typescript"),
-    "tsx": ("tree_sitter_typescript", "language_tsx"),
-    "go": ("tree_sitter_go", "language"),
-    "rust": ("tree_sitter_rust", "language"),
-    "java": ("tree_sitter_java", "language"),
-    "c": ("tree_sitter_c", "language"),
-    "cpp": ("tree_sitter_cpp", "language"),
-}
-
-LANGUAGES: tuple[str, ...] = (*_GRAMMARS, TEXT)
+from .detect import Detection, detect_language  # noqa: F401  (part of this module's interface)
+from .grammars import LANGUAGES, TEXT, error_nodes, parser
 
 EXTENSIONS: dict[str, str] = {
     ".py": "python", ".pyi": "python",
@@ -60,7 +44,6 @@ _ALIASES: dict[str, str] = {
 }
 
 _SNIPPET_CHARS = 40
-_GUESS_CHARS = 64 * 1024
 
 
 class UnknownLanguageError(ValueError):
@@ -126,46 +109,24 @@ def language_for(path: str | None, explicit: str | None) -> str:
     raise UnknownLanguageError(f"Cannot tell the language of {where} from its name; the languages are {_choices()}.")
 
 
-# Ordered, most specific first (C++ before C, TypeScript before JavaScript); a language is guessed
-# when all of an entry's patterns occur. Plain patterns, so the guess stays linear in the text.
-_GUESSES: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...] = tuple(
-    (lang, tuple(re.compile(p, re.MULTILINE) for p in patterns))
-    for lang, patterns in (
-        ("cpp", (r"^[ \t]*#include\b", r"\bstd::|^[ \t]*namespace\s+\w+|\btemplate\s*<|\bclass\s+\w+\s*[:{]|#include\s*<(?:iostream|vector|string|map|memory)>")),
-        ("cpp", (r"\bstd::\w+",)),
-        ("c", (r"^[ \t]*#include\b",)),
-        ("go", (r"^package\s+\w+", r"^func\s")),
-        ("rust", (r"\bfn\s+\w+", r"\blet\s+mut\b|^[ \t]*impl\b|^[ \t]*use\s+\w+::|\bprintln!|\)\s*->\s*\w")),
-        ("java", (r"\bpublic\s+(?:final\s+|abstract\s+)?class\s+\w+|\bpublic\s+static\s+void\s+main\b|^import\s+java\.",)),
-        ("python", (r"^[ \t]*(?:async\s+)?def\s+\w+\s*\(.*:\s*$|^[ \t]*from\s+[\w.]+\s+import\s+\w|^[ \t]*import\s+[\w.]+(?:\s+as\s+\w+)?\s*$|^[ \t]*class\s+\w+.*:\s*$",)),
-        ("typescript", (r"^[ \t]*(?:export\s+)?interface\s+\w+|:\s*(?:string|number|boolean)\b|^[ \t]*(?:export\s+)?type\s+\w+\s*=",)),
-        ("javascript", (r"\bfunction\b|^[ \t]*(?:const|let|var)\s+\w+\s*=|=>|\brequire\(|\bconsole\.log\(",)),
-    )
-)
+AUTO = "auto"  # the choice that detects the language from the text
 
 
-def guess_language(text: str) -> str | None:
-    """A cheap content-based guess for the UI's "auto" choice; None when nothing fits."""
-    head = text[:_GUESS_CHARS]
-    for lang, patterns in _GUESSES:
-        if all(pattern.search(head) for pattern in patterns):
-            return lang
-    return None
+def detects(path: str | None, explicit: str | None) -> bool:
+    """Whether the language comes from the text: `auto` was chosen, or nothing for text without a file name."""
+    choice = (explicit or "").strip().lower()
+    return choice == AUTO or not choice and path is None
 
 
-_local = threading.local()
-
-
-def _parser(language: str) -> tree_sitter.Parser:
-    """A cached parser for `language`; per thread because a Parser is not safe to share."""
-    if not hasattr(_local, "parsers"):
-        _local.parsers = {}
-    cache: dict[str, tree_sitter.Parser] = _local.parsers
-    if language not in cache:
-        module_name, func_name = _GRAMMARS[language]
-        grammar = getattr(importlib.import_module(module_name), func_name)()
-        cache[language] = tree_sitter.Parser(tree_sitter.Language(grammar))
-    return cache[language]
+def language_of(text: str, path: str | None, explicit: str | None) -> tuple[str, Detection | None]:
+    """The language to check `text` as, and the detection when it came from the text (for the user to see):
+    see `detects`, else `language_for`. Raises UnknownLanguageError; each front-end adds how to pick one."""
+    if not detects(path, explicit):
+        return language_for(path, explicit), None
+    detection = detect_language(text)
+    if detection.language is None:
+        raise UnknownLanguageError(f"Could not tell the language from the text ({detection.reason}).")
+    return detection.language, detection
 
 
 # UTF-8 continuation bytes: deleting them leaves one byte per character.
@@ -193,20 +154,6 @@ class _Positions:
         """0-based character offset of a point in the whole text."""
         row = min(point.row, len(self._lines) - 1)
         return self._line_starts[row] + self.column(point)
-
-
-def _error_nodes(root: tree_sitter.Node) -> Iterable[tree_sitter.Node]:
-    """ERROR and MISSING nodes in document order, not descending into ERRORs (their insides are noise)."""
-    cursor = root.walk()
-    while True:
-        node = cursor.node
-        if node.is_error or node.is_missing:
-            yield node
-        elif node.has_error and cursor.goto_first_child():
-            continue
-        while not cursor.goto_next_sibling():
-            if not cursor.goto_parent():
-                return
 
 
 def _snippet(node: tree_sitter.Node, data: bytes) -> str:
@@ -308,12 +255,12 @@ def _compile_issues(text: str, fill_spans: Sequence[tuple[int, int]]) -> list[Pa
 def _issues(text: str, language: str, fill_spans: Sequence[tuple[int, int]]) -> list[ParseIssue]:
     """Every issue in `text`; surrogatepass keeps odd Unicode parseable instead of raising."""
     data = text.encode("utf-8", "surrogatepass")
-    root = _parser(language).parse(data).root_node
+    root = parser(language).parse(data).root_node
     if not root.has_error:
         return _compile_issues(text, fill_spans) if language == "python" else []
     positions = _Positions(text, data)
     issues = []
-    for node in _error_nodes(root):
+    for node in error_nodes(root):
         start, end = node.start_point, node.end_point
         issues.append(
             ParseIssue(

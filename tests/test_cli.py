@@ -201,7 +201,16 @@ def test_empty_python_block_body_does_not_parse(tiny_model_dir, tmp_path, capsys
 def test_unknown_extension(tiny_model_dir, tmp_path, capsys):
     source = tmp_path / "code.weird"
     source.write_text(GOOD_PY)
-    one_line_error(capsys, ["fill", str(source), "--model", str(tiny_model_dir)], "Cannot tell the language", "--lang")
+    one_line_error(capsys, ["fill", str(source), "--model", str(tiny_model_dir)], "Cannot tell the language", "--lang auto")
+
+
+def test_unknown_extension_with_lang_auto_detects(tiny_model_dir, tmp_path, capsys):
+    source = tmp_path / "code.weird"
+    source.write_text(GOOD_JS)
+    assert cli.main(["fill", str(source), "--lang", "AUTO", "--json", "--max-passes", "1", "--model", str(tiny_model_dir)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["language"] == "javascript"
+    assert f"dgemma_app: {source}: detected javascript (parses as JavaScript with no errors)" in captured.err.splitlines()
 
 
 def test_unknown_language(tiny_model_dir, tmp_path, capsys):
@@ -210,9 +219,33 @@ def test_unknown_language(tiny_model_dir, tmp_path, capsys):
     one_line_error(capsys, ["fill", str(source), "--lang", "cobol", "--model", str(tiny_model_dir)], "Unknown language 'cobol'", "python")
 
 
-def test_stdin_without_lang_needs_one(tiny_model_dir, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    ("text", "lang", "language"),
+    [
+        ("for i in range(3):\n    print(<FILL>)\n", None, "python"),  # plain Python, no def/class/import
+        ("The function of a map is to show the way. <FILL> It fits in a pocket.\n", "auto", "text"),
+    ],
+)
+def test_stdin_without_lang_detects_it_and_says_so(tiny_model_dir, monkeypatch, capsys, text, lang, language):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    argv = ["fill", "-", "--json", "--max-passes", "1", "--model", str(tiny_model_dir)] + (["--lang", lang] if lang else [])
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["language"] == language
+    assert captured.err.splitlines()[0].startswith(f"dgemma_app: stdin: detected {language} (")
+
+
+@pytest.mark.parametrize(("text", "reason"), [("x1 <FILL> y2\n", "no language fits"), ("", "there is no text")])
+def test_stdin_that_nothing_fits_is_one_line_naming_the_way_out(tiny_model_dir, monkeypatch, capsys, text, reason):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    line = one_line_error(capsys, ["fill", "-", "--model", str(tiny_model_dir)], "Could not tell the language", reason, "Pick it with --lang.")
+    assert line.startswith("dgemma_app: stdin: ")
+
+
+def test_a_named_language_is_not_detected(tiny_model_dir, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(GOOD_PY.encode())))
-    one_line_error(capsys, ["fill", "-", "--model", str(tiny_model_dir)], "--lang")
+    assert cli.main(["fill", "-", "--lang", "python", "--json", "--max-passes", "1", "--model", str(tiny_model_dir)]) == 0
+    assert "detected" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -1,28 +1,34 @@
-"""Language "auto" takes a paragraph as prose, and code (comments included) as code."""
+"""Language "auto" on the page's service: a paragraph is prose, code (comments included) is code, and text
+that nothing fits is refused with a message that says why and how to choose."""
 import pytest
 
-from dgemma_app.prose import guess_language, looks_like_prose
-from dgemma_app.ui.examples import EXAMPLES
+from dgemma_app import syntax
+from dgemma_app.prose import guess_language
 from dgemma_app.ui.service import resolve_language
 
 
 @pytest.mark.parametrize(
-    ("text", "prose"),
+    ("text", "language"),
     [
-        ("A diffusion model writes by refining a whole draft at once. <FILL:24> That is why it can fill the middle.", True),
-        ("Dear team, the release is on Friday. <FILL> Thanks!", True),
-        ("Die Katze schläft auf dem warmen Sofa. <FILL> Später frisst sie.", True),
-        ("x = compute(a, b)  # then <FILL>\nprint(x)\n", False),
-        ("SELECT name FROM users WHERE id = <FILL>;", False),
-        ("x1 <FILL> y2", False),
-        ("", False),
+        ("A diffusion model writes by refining a whole draft at once. <FILL:24> That is why it can fill the middle.", "text"),
+        ("Die Katze schläft auf dem warmen Sofa. <FILL> Später frisst sie.", "text"),
+        ("x = compute(a, b)  # then <FILL>\nprint(x)\n", "python"),
+        ("# Sum the list, then show the total to the user.\ntotal = sum(xs)\nprint(total)\n", "python"),
     ],
 )
-def test_prose_is_told_from_code(text, prose):
-    assert looks_like_prose(text) is prose
+def test_auto_resolves_prose_and_code(text, language):
+    assert resolve_language(text, "auto") == language == guess_language(text)
 
 
-def test_auto_fills_a_paragraph_as_text_and_code_as_its_language():
-    for _, language, text in EXAMPLES:
-        assert guess_language(text) == language
-    assert resolve_language("Words go here and more words follow. <FILL> The end.", "auto") == "text"
+def test_auto_refuses_what_nothing_fits_and_says_why():
+    with pytest.raises(syntax.UnknownLanguageError) as info:
+        resolve_language("SELECT name FROM users WHERE id = <FILL>;", " Auto ")
+    message = str(info.value)
+    assert message.startswith("Could not tell the language from the text (no language fits; the closest")
+    assert "Language menu" in message and "text for prose" in message
+
+
+def test_a_named_language_is_taken_as_named():
+    assert resolve_language("The quick brown fox jumps.", "Python") == "python"
+    with pytest.raises(syntax.UnknownLanguageError, match="choose auto to detect it"):
+        resolve_language("x", "cobol")

@@ -14,7 +14,6 @@ from dgemma_app.syntax import (
     ParseReport,
     UnknownLanguageError,
     checked_by,
-    guess_language,
     language_for,
     parse_report,
     rank_key,
@@ -287,33 +286,6 @@ def test_language_for_unknown(path, explicit):
     message = str(info.value)
     assert "--" not in message  # no front-end's flag: the CLI and the page each add how to pick one
     assert all(lang in message for lang in LANGUAGES)
-
-
-@pytest.mark.parametrize(
-    ("text", "lang"),
-    [
-        ("import os\n\ndef main():\n    print(os.getcwd())\n", "python"),
-        ("from typing import Any\n", "python"),
-        ("package main\n\nfunc main() {\n}\n", "go"),
-        ("fn main() {\n    let mut x = 1;\n}\n", "rust"),
-        ("#include <stdio.h>\nint main(void) { return 0; }\n", "c"),
-        ("#include <iostream>\nint main() { std::cout << 1; }\n", "cpp"),
-        ("public class Main {\n  public static void main(String[] a) {}\n}\n", "java"),
-        ("const add = (a, b) => a + b;\n", "javascript"),
-        ("function f() { return 1; }\n", "javascript"),
-        ("interface User {\n  name: string;\n}\n", "typescript"),
-        ("const n: number = 1;\n", "typescript"),
-        ("The quick brown fox jumps over the lazy dog.\n", None),
-        ("", None),
-    ],
-)
-def test_guess_language(text, lang):
-    assert guess_language(text) == lang
-
-
-def test_guess_language_is_quick_on_pathological_text():
-    assert guess_language("\n" * (1 << 20)) is None
-    assert guess_language(" " * (1 << 20) + "def") is None
 
 
 def _report(issues: int, new: bool) -> ParseReport:

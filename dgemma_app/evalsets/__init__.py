@@ -1,7 +1,8 @@
 """Evaluation sets that ship with the package (plain text, read without a model).
 
 `obvious.txt`: one-line Python gaps any programmer fills at a glance, written before any model was
-trained for them and never trained on. Its format is described at the top of the file.
+trained for them and never trained on. `detect.txt`: snippets labelled with their language, for language
+detection, written before detection was tuned on them. Each file's format is described at its top.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 OBVIOUS = Path(__file__).with_name("obvious.txt")
+DETECT = Path(__file__).with_name("detect.txt")
 GAP = "<FILL>"
 
 
@@ -34,4 +36,20 @@ def read_cases(path: Path = OBVIOUS) -> list[GapCase]:
             case_id = None
         elif case_id is not None:
             lines.append(line)
+    return cases
+
+
+class LabelledText(NamedTuple):
+    case_id: str
+    language: str  # a canonical language name, "text" for prose
+    text: str
+
+
+def read_labelled(path: Path = DETECT) -> list[LabelledText]:
+    """Cases of a labelled file: `=== id language`, then the text up to the next case; `#` lines before the first."""
+    cases: list[LabelledText] = []
+    for block in path.read_text(encoding="utf-8").split("\n=== ")[1:]:
+        head, _, text = block.partition("\n")
+        case_id, language = head.split()
+        cases.append(LabelledText(case_id, language, text.rstrip("\n") + "\n"))
     return cases

@@ -20,12 +20,11 @@ from ..backends.base import LoadedModel
 from ..batching import DONE, MAX_BATCH, MOVED, QUEUE_SIZE, Batcher, QueuePlace
 from ..engine import Engine, FillRequest
 from ..gaps import Limits
-from ..prose import guess_language
 from ..results import FillResult, TracePass
 from ..settings import FillSettings
 from ..wiring import limits_from_args, load_from_args
 
-AUTO = "auto"
+AUTO = syntax.AUTO
 HEARTBEAT = 1.0  # seconds: a waiting client hears at least this often, news or not
 
 
@@ -41,18 +40,13 @@ class Progress:
 
 
 def resolve_language(text: str, language: str) -> str:
-    """The language to check the fill as; `auto` guesses from the text. Raises UnknownLanguageError."""
-    if language.strip().lower() == AUTO:
-        guess = guess_language(text)
-        if guess is None:
-            raise syntax.UnknownLanguageError(
-                "Could not tell the language from the text; pick one in the Language menu (text for prose)."
-            )
-        return guess
+    """The language to check the fill as; `auto` detects it from the text. Raises UnknownLanguageError."""
     try:
-        return syntax.language_for(None, language)
+        return syntax.language_of(text, None, language)[0]
     except syntax.UnknownLanguageError as err:
-        raise syntax.UnknownLanguageError(f"{err} Or choose {AUTO} to guess it from the text.") from None
+        how = ("Please pick one in the Language menu (text for prose)." if syntax.detects(None, language)
+               else f"Or choose {AUTO} to detect it from the text.")
+        raise syntax.UnknownLanguageError(f"{err} {how}") from None
 
 
 class Service:

@@ -1,0 +1,132 @@
+"""Which language a pasted text is, for the "auto" choice: every grammar's fit, a prose test, keyword hints.
+
+tree-sitter's error recovery lets many grammars accept much, so a grammar's fit is the share of the text's
+tokens that lie outside its ERROR nodes (a MISSING token costs one). Code is chosen only when a grammar
+clearly fits; among grammars that fit about equally (plain C is also C++, most JavaScript also TypeScript)
+keyword hints decide, then the order of `CODE` (the smaller language first). Sentences that no grammar
+takes are prose. The gap markers are masked first: a marker alone on its line is dropped (an empty line
+means nothing in any language), one inside a line becomes an identifier.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .grammars import TEXT, error_nodes, parser
+
+# The languages detection chooses from, in tie order; tsx (TypeScript with JSX) is only ever picked by name.
+CODE: tuple[str, ...] = ("python", "javascript", "c", "go", "rust", "java", "cpp", "typescript")
+NAMES = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScript", "go": "Go", "rust": "Rust",
+         "java": "Java", "c": "C", "cpp": "C++", "tsx": "TSX", TEXT: "prose"}
+
+HEAD = 2000  # characters judged (about 50 lines): enough to tell, and quick on any input (parsed once per grammar)
+CLEAR_FIT = 0.9  # a grammar "clearly fits" when at most a tenth of the tokens sit in errors
+TIE = 0.03  # grammars this close to the best fit are told apart by hints
+MIN_TOKENS = 3  # fewer tokens say nothing: "hello" parses as Python, JavaScript and Rust alike
+
+_MARKER_LINE = re.compile(r"^([ \t]*)(?:<FILL(?::\d+)?>|</?EDIT>)[ \t]*$", re.MULTILINE)
+_MARKER = re.compile(r"<FILL(?::\d+)?>")
+_EDIT_TAG = re.compile(r"</?EDIT>")
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+_SENTENCE_END = re.compile(r"[^\W\d_][.!?…][\"”’)]*(?:\s|$)")
+_CODE_SYMBOLS = re.compile(r"([{}\[\]();=<>#$\\|_`*&^~])\1*")  # a run (a Markdown rule "====") counts once
+
+# Keyword hints, only to break ties between grammars that fit about equally.
+_HINTS: dict[str, tuple[re.Pattern[str], ...]] = {
+    lang: tuple(re.compile(p, re.MULTILINE) for p in patterns)
+    for lang, patterns in {
+        "python": (r"^[ \t]*(?:async\s+)?(?:def|class)\s+\w+.*:[ \t]*$", r"^[ \t]*(?:from\s+[\w.]+\s+)?import\s+\w[\w.]*(?:\s+as\s+\w+)?[ \t]*$",
+                   r"^[ \t]*(?:for|while|if|elif|else|with|try|except)\b.*:[ \t]*$", r"\bprint\(", r"\bself\.", r"\b(?:None|True|False|lambda)\b"),
+        "javascript": (r"\bfunction\b", r"^[ \t]*(?:const|let|var)\s+\w+\s*=", r"=>", r"\brequire\(", r"\bconsole\.", r"\bthis\.",
+                       r"===", r"\bdocument\.", r"\bconstructor\b", r"\bmodule\.exports\b"),
+        "typescript": (r"^[ \t]*(?:export\s+)?(?:interface|type|enum)\s+\w+", r":\s*(?:string|number|boolean|void|any|unknown)\b",
+                       r"\b(?:private|public|readonly)\s+\w+\s*[:?]", r"\b(?:const|let)\s+\w+\s*:\s*\w", r"\)\s*:\s*\w+[\w<>\[\]]*\s*(?:=>|\{)",
+                       r"^[ \t]*export\s+(?:const|function|class|default)\b"),
+        "go": (r"^package\s+\w+", r"^func\s", r":=", r"\bfmt\.", r"\bgo\s+func\b", r"\bdefer\b", r"\brange\b", r"^type\s+\w+\s+(?:struct|interface)\b",
+               r"\berr\s*!=\s*nil\b"),
+        "rust": (r"\bfn\s+\w+", r"\blet\s+(?:mut\s+)?\w+", r"^[ \t]*impl\b", r"^[ \t]*use\s+\w+::", r"\b\w+!\(", r"&(?:mut\s+)?self\b",
+                 r"^[ \t]*#\[", r"\bmatch\s+\w+\s*\{", r"\bVec<|\bOption<|\bResult<"),
+        "java": (r"\b(?:public|private|protected)\s+(?:static\s+)?(?:final\s+)?[\w<>\[\]]+\s+\w+\s*[(;=]", r"\bSystem\.out\.", r"^import\s+java",
+                 r"\bnew\s+\w+(?:<[^>]*>)?\(", r"^[ \t]*@\w+", r"\brecord\s+\w+\(", r"\bString\b", r"^[ \t]*(?:public\s+)?(?:interface|class)\s+\w+",
+                 r"\bcatch\s*\(\w+\s+\w+\)"),
+        "c": (r"^[ \t]*#include\s*<\w+\.h>", r"\bprintf\(", r"\b(?:malloc|free|memcpy|strlen)\(", r"\bNULL\b", r"\btypedef\b",
+              r"^[ \t]*#define\b", r"\bchar\s*\*", r"\b(?:unsigned|void)\b"),
+        "cpp": (r"\bstd::", r"^[ \t]*#include\s*<\w+>", r"\btemplate\s*<", r"\bnamespace\b", r"\b(?:public|private|protected):",
+                r"\bauto\b", r"\bvirtual\b", r"\bnullptr\b", r"\bcout\b", r"\bclass\s+\w+"),
+    }.items()
+}
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What "auto" chose: a canonical language ("text" for prose, None when nothing fits), every candidate's
+    score in [0, 1] (a grammar's fit, or for "text" how much the text reads as sentences), and why, in words."""
+
+    language: str | None
+    scores: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+
+def masked(text: str) -> str:
+    """`text` with its gap markers made neutral for every grammar."""
+    text = _MARKER_LINE.sub(r"\1", text)
+    return _EDIT_TAG.sub("", _MARKER.sub("x", text))
+
+
+def _head(text: str) -> str:
+    """The first HEAD characters, cut at a line end when there is one, so no grammar sees half a line."""
+    if len(text) <= HEAD:
+        return text
+    cut = text.rfind("\n", 0, HEAD)
+    return text[: cut if cut > 0 else HEAD]
+
+
+def grammar_fit(text: str, language: str) -> tuple[float, int]:
+    """(share of tokens outside `language`'s parse errors, the number of errors): 1.0 parses cleanly."""
+    tokens = len(_TOKEN.findall(text))
+    if not tokens:
+        return 0.0, 0
+    data = text.encode("utf-8", "surrogatepass")
+    cost = errors = 0
+    for node in error_nodes(parser(language).parse(data).root_node):
+        errors += 1
+        span = data[node.start_byte : node.end_byte].decode("utf-8", "replace")
+        cost += 1 if node.is_missing else max(1, len(_TOKEN.findall(span)))
+    return max(0.0, 1.0 - cost / tokens), errors
+
+
+def prose_score(text: str) -> float:
+    """How much `text` reads as sentences, in [0, 1]: mostly words, few code symbols, sentence ends."""
+    words = len(_WORD.findall(text))
+    if words < 4:
+        return 0.0
+    symbols = len(_CODE_SYMBOLS.findall(text))
+    ends = len(_SENTENCE_END.findall(text))
+    wordy = min(1.0, words / max(1, len(_TOKEN.findall(text))) / 0.8)  # prose is ~85 % words, code ~50 %
+    clean = max(0.0, 1.0 - 4 * symbols / words)  # one code symbol per eight words halves it
+    return round(wordy * clean * (1.0 if ends else 0.5), 3)
+
+
+def _hints(text: str, language: str) -> int:
+    return sum(pattern.search(text) is not None for pattern in _HINTS[language])
+
+
+def detect_language(text: str) -> Detection:
+    """The language of `text` for the "auto" choice; see the module docstring for how."""
+    head = _head(masked(text))
+    if len(_TOKEN.findall(head)) < MIN_TOKENS:
+        return Detection(None, {}, "too little text to tell its language" if head.strip() else "there is no text")
+    fits = {lang: grammar_fit(head, lang) for lang in CODE}
+    scores = {lang: round(fit, 3) for lang, (fit, _) in fits.items()}
+    scores[TEXT] = prose_score(head)
+    best_fit = max(scores[lang] for lang in CODE)
+    tied = [lang for lang in CODE if scores[lang] >= best_fit - TIE]
+    best = max(tied, key=lambda lang: (_hints(head, lang), -CODE.index(lang)))
+    if best_fit >= CLEAR_FIT:
+        errors = fits[best][1]
+        how = "with no errors" if errors == 0 else f"with {errors} small error{'s' * (errors > 1)}"
+        return Detection(best, scores, f"parses as {NAMES[best]} {how}")
+    if scores[TEXT] >= 0.5:
+        return Detection(TEXT, scores, "reads as prose, sentences that no programming language parses")
+    return Detection(None, scores, f"no language fits; the closest, {NAMES[best]}, fails on {1 - best_fit:.0%} of the text")
