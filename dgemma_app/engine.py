@@ -336,7 +336,8 @@ class Engine:
         candidates = [self._candidate(request, row, index) for index, row in enumerate(rows)]
         candidates.sort(key=lambda c: syntax.rank_key(c.report, c.confidence))
         best = candidates[0]
-        stats = FillStats.of(best, time.perf_counter() - (fill.started or time.perf_counter()), fill.windows)
+        now = time.perf_counter()  # a fill with nothing to denoise never started: 0 s, not a negative rounding
+        stats = FillStats.of(best, now - (fill.started or now), fill.windows)
         return FillResult(best.text, best.fills, request.language, best.report, candidates, stats, fill.notes)
 
     def _trace_pass(self, window: int, step: int, ids: list[int], state: list[Position], previous: TracePass | None,

@@ -319,7 +319,7 @@ def rank_key(report: ParseReport, mean_confidence: float) -> tuple[bool, int, fl
     return (report.new_errors, len(report.issues), -_confidence(mean_confidence))
 
 
-def _new_error_count(report: ParseReport) -> int:
+def new_error_count(report: ParseReport) -> int:
     """Issues in fills, or the growth in count when that is larger (a fill can break code elsewhere)."""
     in_fill = sum(issue.in_fill for issue in report.issues)
     added = 0 if report.errors_before is None else len(report.issues) - report.errors_before
@@ -334,7 +334,7 @@ def rank_reason(report: ParseReport, mean_confidence: float) -> str:
     if report.parses:
         return f"parses, {confidence}"
     if report.new_errors:
-        count = _new_error_count(report)
+        count = new_error_count(report)
         first = next((i for i in report.issues if i.in_fill), report.issues[0])
         noun = "error" if count == 1 else "errors"
         return f"{count} new {noun} (line {first.line}), {confidence}"

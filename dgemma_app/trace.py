@@ -4,7 +4,7 @@ Small pure functions, so the engine only asks: outside the text, clamped, kept b
 """
 from __future__ import annotations
 
-from .results import Position
+from .results import Position, TracePass
 
 
 def position_state(outside: bool, known: bool, kept: bool, final: bool = False) -> Position:
@@ -33,3 +33,10 @@ def settled_from(drafts: list[list[int]], kept: list[list[bool]]) -> list[int]:
             k -= 1
         first.append(k)
     return first
+
+
+def pass_positions(trace: list[TracePass]) -> list[int]:
+    """The trace indices a pass slider steps through: position 0 is the first window's starting canvas, position k
+    the fill's k-th decoder pass over all windows. A later window's starting canvas is not a pass and gets no
+    position, so the last position is the pass count the stats give (`Candidate.passes`)."""
+    return [i for i, p in enumerate(trace) if p.step > 0 or i == 0]

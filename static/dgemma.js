@@ -35,13 +35,41 @@
     return edit(code, (view) => view.dispatch(view.state.replaceSelection(GAP)), (text) => text + GAP);
   }
 
+  // A short note under the editor (role alert), replaced by the next one and gone at the next key in the editor.
+  function say(text) {
+    const block = document.getElementById("dgemma-editor");
+    if (!block) return;
+    unsay();
+    const note = document.createElement("div");
+    note.className = "dg-range-note dg-editor-note";
+    note.setAttribute("role", "alert");
+    note.textContent = text;
+    block.appendChild(note);
+  }
+
+  function unsay() {
+    document.querySelectorAll(".dg-editor-note").forEach((note) => note.remove());
+  }
+
+  // Whether [from, to) holds an EDIT tag or sits inside an <EDIT>…</EDIT> region: wrapping it would nest EDITs.
+  function inEdit(doc, from, to) {
+    const inner = doc.slice(from, to);
+    return inner.includes(OPEN) || inner.includes(CLOSE) || doc.lastIndexOf(OPEN, from) > doc.lastIndexOf(CLOSE, from);
+  }
+
   // The selection wrapped in <EDIT>…</EDIT> and still selected inside it; at a bare caret the
-  // empty pair goes in with the caret between the tags, ready to type the old code.
+  // empty pair goes in with the caret between the tags, ready to type the old code. EDITs do not nest:
+  // a selection that holds a tag, or a caret inside a region, is refused with a note.
   function wrapEdit(code) {
     return edit(
       code,
       (view) => {
         const { from, to } = view.state.selection.main;
+        if (inEdit(view.state.doc.toString(), from, to)) {
+          say("Not wrapped: EDIT regions cannot nest, and this selection holds an <EDIT> tag or sits inside one. Select text outside them.");
+          return;
+        }
+        unsay();
         const inner = view.state.sliceDoc(from, to);
         const start = from + OPEN.length;
         view.dispatch({
@@ -59,11 +87,17 @@
     if (button && !button.disabled) button.click();
   }
 
-  // Capture phase, so the editor's own Mod-Enter / Mod-i / Mod-e bindings do not run first.
+  // Capture phase, so the editor's own Mod-Enter / Mod-i / Mod-e bindings do not run first. Only in the
+  // editor: elsewhere (the Seed box, a slider's number) the keys keep their usual meaning.
   document.addEventListener(
     "keydown",
     (event) => {
-      if (!(event.ctrlKey || event.metaKey) || event.altKey) return;
+      const target = event.target instanceof Element ? event.target : null;
+      if (!target || !target.closest("#dgemma-editor")) return;
+      if (!(event.ctrlKey || event.metaKey) || event.altKey) {
+        unsay();
+        return;
+      }
       const id = SHORTCUTS[event.key.toLowerCase()];
       if (!id) return;
       event.preventDefault();
@@ -72,6 +106,41 @@
     },
     true,
   );
+
+  // The pass sliders' boxes: a number past the last pass is clamped here, before Gradio sends it (the server
+  // would refuse it with a traceback in its log), and the note says so.
+  const PASS_SLIDERS = ["#dgemma-pass", "#dgemma-compare-pass"];
+  document.addEventListener(
+    "input",
+    (event) => {
+      const input = event.target;
+      if (!(input instanceof HTMLInputElement) || input.type !== "number" || !PASS_SLIDERS.some((id) => input.closest(id))) return;
+      const block = input.closest(".block");
+      const old = block.querySelector(".dg-range-note");
+      if (old) old.remove();
+      const [value, low, high] = [input.value, input.min, input.max].map(Number);
+      if (input.value === "" || (value >= low && value <= high)) return;
+      const kept = Math.min(Math.max(Math.round(value), low), high);
+      input.value = String(kept);
+      const note = document.createElement("div");
+      note.className = "dg-range-note";
+      note.setAttribute("role", "status");
+      note.textContent = `There is no pass ${value}: the passes run from ${low} to ${high}; showing pass ${kept}.`;
+      block.appendChild(note);
+    },
+    true,
+  );
+
+  // "change" beside the detected language opens the Language menu.
+  document.addEventListener("click", (event) => {
+    const button = event.target instanceof Element && event.target.closest(".dg-change");
+    if (!button) return;
+    const input = document.querySelector("#dgemma-language input");
+    if (!input) return;
+    input.scrollIntoView({ block: "center" });
+    input.focus();
+    input.click();
+  });
 
   // A number typed into a slider's box outside its range is clamped by Gradio without a word; say so beside it.
   const LABEL = "number input for ";

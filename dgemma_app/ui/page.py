@@ -16,16 +16,16 @@ import gradio as gr
 
 from .. import syntax
 from ..model import DEFAULT_MODEL_DIR, PROJECT_ROOT, ModelLoadError
-from ..prose import guess_language
 from ..results import FillResult, FillStats, counted
 from ..settings import Setting
+from ..trace import pass_positions
 from ..wiring import front_end_settings
 from . import render
 from .compare import Compare, build_compare, wire_compare
 from .examples import EXAMPLES, HOW_IT_WORKS, TEACHING_EXAMPLE
 from .player import Player, build_player, wire_player
 from .api import UNEXPECTED, defaults_endpoint, fill_endpoint
-from .service import AUTO, Progress
+from .service import AUTO, Progress, resolve_language
 from .source import FillSource, FillUnavailable
 from .teaching import teaching_note, teaching_values
 
@@ -43,14 +43,20 @@ TOY_MODEL = (
     "\n\nThis is the embedded toy model (14.5M parameters, trained for 11 minutes on one GPU): its fills are often "
     "wrong, but every pass of its decoding is real, which is what this page shows. For useful fills start "
     "the app on a DiffusionGemma "
-    "checkpoint, e.g. `python app.py --model google/diffusiongemma-26B-A4B-it --device-map auto --dtype bf16` "
-    f"([README]({README_URL}), section *Configuration, Docker, the real model*)."
+    "checkpoint: download it once (the app never downloads), then start the app on it offline:\n\n"
+    "    hf download google/diffusiongemma-26B-A4B-it\n"
+    "    HF_HUB_OFFLINE=1 python app.py --model google/diffusiongemma-26B-A4B-it --device-map auto --dtype bf16\n\n"
+    f"About 52 GB in bf16 ([README]({README_URL}), section *Configuration, Docker, the real model*)."
 )
 IDLE = gr.update(interactive=False)  # Stop while nothing runs
 NOTHING_DENOISED = render.message("Nothing was denoised: an <EDIT> at strength 0 keeps its text, so there are no passes to show.")
+NOTHING_TO_FILL = (
+    "Nothing to fill: an <EDIT> at strength 0 keeps its old text, so the model made no passes. "
+    "Raise Edit strength (Settings) to have it rewritten."
+)
 KEYS = (
-    "Ctrl+I puts a `<FILL>` gap at the caret (over a selection, instead of it) · Ctrl+E wraps the selection "
-    "in `<EDIT>…</EDIT>` · Tab indents in the editor: press Esc, then Tab, to move on"
+    "In the editor: Ctrl+I puts a `<FILL>` gap at the caret (over a selection, instead of it) · Ctrl+E wraps the "
+    "selection in `<EDIT>…</EDIT>` · Ctrl+Enter fills · Tab indents: press Esc, then Tab, to move on"
 )
 
 
@@ -86,6 +92,8 @@ class Page:
     model_info: gr.Markdown
     editor: gr.Code
     language: gr.Dropdown
+    detected: gr.HTML  # what auto takes the text as
+    mode: gr.State  # the editor's [highlighting, wraps] as last set
     insert: gr.Button
     edit: gr.Button
     fill: gr.Button
@@ -94,6 +102,7 @@ class Page:
     teaching: gr.Checkbox
     teaching_note: gr.Markdown
     knobs: dict[str, gr.components.Component]
+    notice: gr.HTML  # above a kept result: the fill after it was refused
     badge: gr.HTML
     result: gr.HTML
     issues: gr.HTML
@@ -109,7 +118,8 @@ class Page:
 
     @property
     def result_outputs(self) -> list:
-        return [self.badge, self.result, self.issues, self.candidates, self.stats, self.use, self.canvas, self.slider, self.plot, self.state]
+        return [self.notice, self.badge, self.result, self.issues, self.candidates, self.stats, self.use, self.canvas, self.slider,
+                self.plot, self.state]
 
 
 def build_demo(service: FillSource) -> gr.Blocks:
@@ -130,11 +140,12 @@ def build_demo(service: FillSource) -> gr.Blocks:
                     interactive=True, elem_id="dgemma-editor",
                 )
                 with gr.Row(elem_id="dgemma-actions"):
-                    language = gr.Dropdown([AUTO, *syntax.LANGUAGES], value=AUTO, label="Language", min_width=140, scale=2)
+                    language = gr.Dropdown([AUTO, *syntax.LANGUAGES], value=AUTO, label="Language", min_width=140, scale=2, elem_id="dgemma-language")
                     insert = gr.Button("Insert gap · Ctrl+I", elem_id="dgemma-insert", scale=2)
                     edit = gr.Button("Wrap in EDIT · Ctrl+E", elem_id="dgemma-edit", scale=2)
                     fill = gr.Button("Fill · Ctrl+Enter", variant="primary", elem_id="dgemma-fill", scale=2)
                     stop = gr.Button("Stop", variant="stop", elem_id="dgemma-stop", scale=1, min_width=70, interactive=False)
+                detected = gr.HTML(render.detected(resolve_language(EXAMPLES[0][2], AUTO), True), elem_id="dgemma-detected")
                 gr.Markdown(KEYS, elem_id="dgemma-keys")
                 status = gr.HTML(START, elem_id="dgemma-status")
                 teaching = gr.Checkbox(False, label="Teaching mode: slow the sampler down to watch it", elem_id="dgemma-teaching")
@@ -147,6 +158,7 @@ def build_demo(service: FillSource) -> gr.Blocks:
                     knobs = _knobs()
             with gr.Column(scale=1, min_width=420):
                 gr.Markdown("### Result")
+                notice = gr.HTML(elem_id="dgemma-notice")
                 badge = gr.HTML(elem_id="dgemma-badge")
                 result = gr.HTML('<div class="dg-empty">The filled code appears here, each fill highlighted.</div>', elem_id="dgemma-result")
                 issues = gr.HTML(elem_id="dgemma-issues")
@@ -166,8 +178,8 @@ def build_demo(service: FillSource) -> gr.Blocks:
             gr.Markdown(HOW_IT_WORKS + render.states_markdown())
         state = gr.State(None)
         page = Page(
-            demo, model_info, editor, language, insert, edit, fill, stop, status, teaching, note, knobs, badge, result, issues,
-            candidates, stats, use, canvas, slider, plot, player, compare, state,
+            demo, model_info, editor, language, detected, gr.State(None), insert, edit, fill, stop, status, teaching, note, knobs,
+            notice, badge, result, issues, candidates, stats, use, canvas, slider, plot, player, compare, state,
         )
         wire(page, Handlers(service, page))
     return demo
@@ -176,19 +188,20 @@ def build_demo(service: FillSource) -> gr.Blocks:
 def wire(page: Page, handlers: "Handlers") -> None:
     """Events of the page and the named API endpoints."""
     knobs = list(page.knobs.values())
-    outputs = [page.status, page.stop, *page.result_outputs]
+    outputs = [page.status, page.stop, page.detected, *page.result_outputs]
     start = page.fill.click(  # Stop works while the fill waits in the queue too; the live canvas scrolls into view
         lambda: gr.Button(interactive=True), None, [page.stop], api_visibility="private", queue=False, js="() => window.dgemma.followFill()",
     )
     run = start.then(  # after Stop is enabled, so the fill's last update (Stop disabled) always comes later
-        handlers.fill, [page.editor, page.language, *knobs], outputs,
+        handlers.fill, [page.state, page.editor, page.language, *knobs], outputs,
         concurrency_id="model", api_visibility="undocumented", api_name="page_fill", show_progress="hidden",
     )
     page.stop.click(handlers.stopped, None, [page.status, page.stop], cancels=[run], api_visibility="private", queue=False)
     page.insert.click(None, [page.editor], [page.editor], js="(code) => window.dgemma.insertGap(code)")
     page.edit.click(None, [page.editor], [page.editor], js="(code) => window.dgemma.wrapEdit(code)")
-    for event in (page.language.change, page.editor.blur):  # auto follows what was typed once the editor is left
-        event(handlers.editor_mode, [page.language, page.editor], [page.editor], api_visibility="private", queue=False)
+    for event in (page.language.change, page.editor.change):  # auto follows the text as it is typed: prose wraps at once
+        event(handlers.editor_mode, [page.language, page.editor, page.mode], [page.editor, page.detected, page.mode],
+              api_visibility="private", queue=False, trigger_mode="always_last", show_progress="hidden")
     page.teaching.change(handlers.teach, [page.teaching], [page.teaching_note, *knobs], api_visibility="private", queue=False)
     wire_compare(page.compare, handlers.service, page.editor, page.language, page.knobs)
     wire_player(page.player, page.slider, page.state, page.candidates, stop_on=[page.fill.click, page.candidates.input])
@@ -232,12 +245,13 @@ class Handlers:
         note = gr.Markdown(teaching_note(knobs, defaults), visible=on)
         return note, *[knob_default(c, values[name]) if name in values else gr.skip() for name, c in self.page.knobs.items()]
 
-    def fill(self, code: str, language: str, *knobs) -> Iterator[dict]:
-        """Stream the fill: each pass as it is computed (throttled), then the result."""
+    def fill(self, previous: FillResult | None, code: str, language: str, *knobs) -> Iterator[dict]:
+        """Stream the fill: each pass as it is computed (throttled), then the result. A fill refused before the model
+        starts leaves the previous result in place, with a line above it saying it is the previous one."""
         p = self.page
+        first = True
         try:
             request = self.service.request(code or "", language)
-            first = True
             if not self.service.ready:
                 yield {p.status: render.message("Loading the model (first use)…", "busy")}
             for update in self.service.run(request, dict(zip(p.knobs, knobs))):
@@ -245,15 +259,26 @@ class Handlers:
                     yield self._live(update, clear=first)
                     first = False
                 else:
-                    s = update.stats
-                    passes = counted(s.passes, "pass", "passes")
-                    done = f"Filled in {s.seconds:.2f} s; the best candidate took {passes}. Press Play or move the pass slider to replay them."
-                    yield {p.status: render.message(done, "ok"), p.stop: IDLE, **self._result(update, 0)}
-        except (ValueError, ModelLoadError, FillUnavailable) as err:  # MarkerError, SettingsError, UnknownLanguageError
-            yield {p.status: render.message(str(err), "error"), p.stop: IDLE, **self._cleared()}
-        except Exception:
-            log.exception("fill failed")
-            yield {p.status: render.message(UNEXPECTED, "error"), p.stop: IDLE, **self._cleared()}
+                    yield {p.status: render.message(self._done(update.stats), "ok"), p.stop: IDLE,
+                           p.detected: render.detected(update.language, language == AUTO), **self._result(update, 0)}
+        except Exception as err:
+            known = isinstance(err, (ValueError, ModelLoadError, FillUnavailable))  # MarkerError, SettingsError, UnknownLanguageError
+            if not known:
+                log.exception("fill failed")
+            out = {p.status: render.message(str(err) if known else UNEXPECTED, "error"), p.stop: IDLE}
+            if not first:  # the result was already cleared for this fill's live passes
+                out.update(self._cleared())
+            elif previous is not None:
+                out[p.notice] = render.message("The fill you asked for was refused (see the message under the editor); this is the result before it.")
+            yield out
+
+    @staticmethod
+    def _done(stats: FillStats) -> str:
+        """The status line after a fill."""
+        if not stats.passes:
+            return NOTHING_TO_FILL
+        passes = counted(stats.passes, "pass", "passes")
+        return f"Filled in {stats.seconds:.2f} s; the best candidate took {passes}. Press Play or move the pass slider to replay them."
 
     def stopped(self) -> tuple:
         """After Stop (enabled only while a fill runs or waits): the cancelled generator sets the fill's cancel event."""
@@ -266,14 +291,14 @@ class Handlers:
         out[p.status] = render.message(waiting or f"Filling… pass {update.passes}, {update.seconds:.1f} s", "busy")
         if update.latest is not None:
             step = update.latest
-            out[p.canvas] = render.canvas(step, f"Live · window {step.window + 1} · pass {step.step} (which kept tokens are final shows once the window ends)")
+            out[p.canvas] = render.canvas(step, render.live_caption(step))
         return out
 
     def _cleared(self) -> dict:
         p = self.page
         empty = '<div class="dg-empty">No result yet.</div>'
         return {
-            p.badge: "", p.result: empty, p.issues: "", p.candidates: gr.Radio(choices=[], value=None, visible=False), p.stats: "",
+            p.notice: "", p.badge: "", p.result: empty, p.issues: "", p.candidates: gr.Radio(choices=[], value=None, visible=False), p.stats: "",
             p.use: gr.Button(visible=False), p.canvas: '<div class="dg-empty">No fill to show.</div>',
             p.slider: gr.Slider(0, 1, value=0, interactive=False), p.plot: "", p.state: None,
         }
@@ -282,16 +307,18 @@ class Handlers:
         """Every result component for candidate `index` of `result`."""
         p = self.page
         c = result.candidates[index]
-        last = len(c.trace) - 1  # -1: nothing was denoised (an <EDIT> at strength 0 keeps its text)
+        positions = pass_positions(c.trace)
+        last = len(positions) - 1  # the pass count; -1: nothing was denoised (an <EDIT> at strength 0)
         choices = [(render.candidate_label(result, i), i) for i in range(len(result.candidates))]
         return {
+            p.notice: "",
             p.badge: render.badge(c.report),
             p.result: render.filled_code(c.text, c.fill_spans, c.report),
             p.issues: render.issues(c.report),
             p.candidates: gr.Radio(choices=choices, value=index, visible=True),
             p.use: gr.Button(visible=True),
             p.stats: render.stats(FillStats.of(c, result.stats.seconds, result.stats.windows), result.notes),
-            p.canvas: render.canvas(c.trace[last], render.trace_caption(c.trace, last)) if c.trace else NOTHING_DENOISED,
+            p.canvas: render.canvas(c.trace[positions[last]], render.trace_caption(c.trace, last)) if c.trace else NOTHING_DENOISED,
             p.slider: gr.Slider(0, max(last, 1), value=max(last, 0), step=1, interactive=bool(c.trace)),
             p.plot: render.plot(c.trace, last),
             p.state: result,
@@ -304,8 +331,9 @@ class Handlers:
         trace = result.candidates[candidate or 0].trace
         if not trace:
             return gr.skip(), gr.skip()
-        i = min(max(int(index), 0), len(trace) - 1)
-        return render.canvas(trace[i], render.trace_caption(trace, i)), render.plot(trace, i)
+        positions = pass_positions(trace)
+        k = min(max(int(index), 0), len(positions) - 1)
+        return render.canvas(trace[positions[k]], render.trace_caption(trace, k)), render.plot(trace, k)
 
     def pick(self, candidate: int | None, result: FillResult | None) -> dict:
         """Show another candidate."""
@@ -317,9 +345,15 @@ class Handlers:
         """Put the shown candidate's text into the editor."""
         return gr.skip() if result is None else result.candidates[candidate or 0].text
 
-    def editor_mode(self, language: str, code: str) -> gr.Code:
-        """Highlight the editor as the chosen (or guessed) language."""
-        name = guess_language(code or "") if language == AUTO else language
-        return gr.Code(language=EDITOR_MODES.get(name or ""), wrap_lines=name == syntax.TEXT)  # prose wraps
+    def editor_mode(self, language: str, code: str, shown: list | None) -> tuple:
+        """Highlight the editor as the chosen language, or as the one a fill would take the text as (auto), and say
+        which; prose wraps. The editor is only updated when that changes, so typing is never disturbed."""
+        try:
+            name = resolve_language(code or "", language)
+        except ValueError:  # auto found no language
+            name = None
+        mode = [EDITOR_MODES.get(name or ""), name == syntax.TEXT]
+        editor = gr.skip() if mode == shown else gr.Code(language=mode[0], wrap_lines=mode[1])
+        return editor, render.detected(name, language == AUTO) if (code or "").strip() else "", mode
 
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ..results import FillResult
+from ..trace import pass_positions
 
-PLAY, PAUSE = "▶ Play", "⏸ Pause"
+PLAY, PAUSE = "▶ Play", "Pause"  # ⏸ is missing from many fonts (a box): plain text
 SPEED = 2.0  # passes per second at first: slow enough to read a pass, fast enough to see the trend
 
 
@@ -54,8 +55,8 @@ def wire_player(player: Player, slider: gr.Slider, state: gr.State, candidate: g
 
 
 def last_pass(result: FillResult | None, candidate: int | None) -> int:
-    """The slider's last position for the shown candidate (-1: nothing to play)."""
-    return -1 if result is None else len(result.candidates[candidate or 0].trace) - 1
+    """The slider's last position for the shown candidate, its pass count (-1: nothing to play)."""
+    return -1 if result is None else len(pass_positions(result.candidates[candidate or 0].trace)) - 1
 
 
 def paused() -> tuple:

@@ -5,11 +5,14 @@ and the tests can call them directly. Every piece of user or model text goes thr
 """
 from __future__ import annotations
 
+import math
+import unicodedata
 from html import escape
 
 from ..model import NULL_TOKEN
 from ..results import FillResult, FillStats, Position, TracePass, counted, rate
-from ..syntax import ParseIssue, ParseReport
+from ..syntax import TEXT, ParseIssue, ParseReport, new_error_count
+from ..trace import pass_positions
 
 CONFIDENCE_STEPS = (0.2, 0.4, 0.6, 0.8)  # accepted tokens are coloured in five probability bands
 
@@ -53,11 +56,27 @@ def _token(piece: str, state: Position, changed: bool, confidence: float, entrop
     return f'<span class="{" ".join(classes)}" title="{escape(title)}">{visible(piece)}</span>'
 
 WHITESPACE = {" ": "·", "\t": "→\t", "\n": "↵\n"}  # marks drawn over spaces, tabs and newlines in the canvas
+# C0 control characters by their ASCII names (tab and newline are marked as whitespace), as ⟨DC3⟩: the brackets of a
+# byte that forms no character (⟨e2⟩), so everything that is not a glyph reads the same way
+CONTROLS = dict(enumerate(
+    "NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM SUB ESC FS GS RS US".split()
+)) | {0x7F: "DEL"}
+INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn"}  # control, format, surrogate, private-use, unassigned: no glyph to draw
+
+
+def _char(ch: str) -> str:
+    if ch in WHITESPACE:
+        return f'<span class="dg-ws">{WHITESPACE[ch]}</span>'
+    if unicodedata.category(ch) in INVISIBLE:
+        name = CONTROLS.get(ord(ch), f"U+{ord(ch):04X}")
+        return f'<span class="dg-ctl">⟨{name}⟩</span>'
+    return escape(ch)
 
 
 def visible(piece: str) -> str:
-    """A piece as HTML with its whitespace marked, so spaces and whitespace-only fills can be seen."""
-    return "".join(f'<span class="dg-ws">{WHITESPACE[ch]}</span>' if ch in WHITESPACE else escape(ch) for ch in piece)
+    """A piece as HTML with its whitespace marked and characters without a glyph named (⟨DC3⟩, ⟨U+200B⟩), so every
+    position can be seen and none draws as an empty box."""
+    return "".join(map(_char, piece))
 
 
 def canvas(step: TracePass, caption: str) -> str:
@@ -67,11 +86,13 @@ def canvas(step: TracePass, caption: str) -> str:
         for piece, state, changed, conf, ent in zip(step.pieces, step.state, step.changed, step.confidence, step.entropy)
         if state is not Position.OUTSIDE
     )
-    free = sum(s.free for s in step.state)
+    slots = sum(s.free for s in step.state)
     if step.step == 0:
-        summary = f"{counted(free, 'gap slot')} before any prediction"
+        summary = f"{counted(slots, 'gap slot')} before any prediction"
     else:
-        summary = f"{step.accepted} of {free} gap tokens accepted · {step.kept} kept · mean entropy {step.mean_entropy:.2f} nats"
+        filler = sum(s is Position.ACCEPTED and piece == NULL_TOKEN for piece, s in zip(step.pieces, step.state))
+        held = f" ({counted(step.accepted - filler, 'token')}, {filler} filler)" if filler else ""
+        summary = f"{step.accepted} of {counted(slots, 'slot')} accepted{held} · {step.kept} kept · mean entropy {step.mean_entropy:.2f} nats"
     return (
         f'<div class="dg-canvas-box"><div class="dg-caption"><b>{escape(caption)}</b> · {summary}</div>'
         f'<pre class="dg-canvas" data-window="{step.window}" data-step="{step.step}">{tokens}</pre>{LEGEND}</div>'
@@ -100,13 +121,24 @@ def states_markdown() -> str:
     return f"\n**What the canvas shows.** Each position, after each pass, is in one of these states:{rows}\n"
 
 
-def trace_caption(trace: list[TracePass], index: int) -> str:
-    """'Window 1 · pass 5 of 12' for a position in the flat trace."""
-    step = trace[index]
-    last = max(p.step for p in trace if p.window == step.window)
+def trace_caption(trace: list[TracePass], position: int) -> str:
+    """'Pass 5 of 12' at a pass slider position (`pass_positions`); with several windows also the window and its own
+    pass: 'pass 17 of 51 · window 2 of 4, its pass 4 of 13'."""
+    positions = pass_positions(trace)
+    step = trace[positions[position]]
+    head = f"pass {position} of {len(positions) - 1}"
+    if step.step == 0:
+        return head + " (starting canvas)"
     windows = trace[-1].window + 1
-    where = f"Window {step.window + 1} of {windows} · " if windows > 1 else ""
-    return f"{where}pass {step.step} of {last}" + (" (starting canvas)" if step.step == 0 else "")
+    if windows == 1:
+        return head
+    last = max(p.step for p in trace if p.window == step.window)
+    return f"{head} · window {step.window + 1} of {windows}, its pass {step.step} of {last}"
+
+
+def live_caption(step: TracePass) -> str:
+    """The caption of a pass shown while the fill runs."""
+    return f"Live · window {step.window + 1} · pass {step.step} (which kept tokens are final shows once the window ends)"
 
 
 def _offsets(text: str) -> list[int]:
@@ -181,17 +213,21 @@ def _run(part: str, fill: int | None, bad: list[bool], in_issue: bool) -> str:
 
 
 def badge(report: ParseReport) -> str:
-    """Parses / new errors / errors already in the input / not checked."""
+    """Parses / new errors / errors already in the input / not checked. New errors are counted as the candidate
+    list counts them (`syntax.new_error_count`: the errors at a fill, by location, for tree-sitter and CPython
+    alike, or the growth in count when larger); the rest were in the input, so the two numbers never overlap."""
+    old = 0
     if not report.checked:
         kind, text = "plain", f"Not checked: {report.language} has no grammar"
     elif report.parses:
         kind, text = "ok", f"✓ Parses as {report.language}"
     elif report.new_errors:
-        count = sum(i.in_fill for i in report.issues) or len(report.issues)
-        kind, text = "bad", f"✗ {count} new parse error{'s' if count != 1 else ''} ({report.language})"
+        count = new_error_count(report)
+        old = len(report.issues) - count
+        kind, text = "bad", f"✗ {counted(count, 'new parse error')} ({report.language})"
     else:
-        kind, text = "warn", f"⚠ {len(report.issues)} parse error{'s' if len(report.issues) != 1 else ''} already in the input, none new"
-    before = "" if report.errors_before in (None, 0) or report.parses else f' <span class="dg-before">input alone had {report.errors_before}</span>'
+        kind, text = "warn", f"⚠ {counted(len(report.issues), 'parse error')} already in the input, none new"
+    before = f' <span class="dg-before">· {old} more already in the input</span>' if old > 0 else ""
     covers = f'<span class="dg-covers">{escape(report.checked_by)}</span>' if report.checked else ""
     return f'<div class="dg-badge dg-badge-{kind}">{escape(text)}{before}</div>{covers}'
 
@@ -209,13 +245,13 @@ def issues(report: ParseReport) -> str:
 
 
 def stats(values: FillStats, notes: list[str]) -> str:
-    """Speed figures as chips, then the engine's notes."""
-    chips = [
+    """Speed figures as chips, then the engine's notes; with no pass (an <EDIT> at strength 0) no speed at all."""
+    chips = [(counted(0, "pass", "passes"), "nothing was denoised: an <EDIT> at strength 0 keeps its text")] if not values.passes else [
         (f"{values.seconds:.2f} s", "wall time of the fill (all candidates ran as one batch)"),
         (counted(values.passes, "pass", "passes"), "this candidate's decoder passes over all windows: the passes the slider steps through"),
         (f"{rate(values.tokens_per_second)} tokens/s", "tokens in this candidate's fills per second of the fill"),
         (f"{values.tokens_per_pass:.2f} tokens/pass", "its tokens divided by its passes: a left-to-right model gets at most 1"),
-        (counted(values.tokens, "token"), "tokens in this candidate's fills (filler excluded)"),
+        (counted(values.tokens, "token"), "gap slots of this candidate that hold a token; slots holding the filler are not tokens"),
     ]
     if values.windows > 1:
         chips.append((counted(values.windows, "window"), "canvases run left to right"))
@@ -227,45 +263,76 @@ def stats(values: FillStats, notes: list[str]) -> str:
 def candidate_label(result: FillResult, index: int) -> str:
     """'#1 · parses, confidence 0.83 · slots 16' for the candidate picker."""
     c = result.candidates[index]
+    if not c.passes:  # nothing was denoised, so there is no confidence to give
+        return f"#{index + 1} · the <EDIT> text kept as it was (strength 0)"
     return f"#{index + 1} · {c.rank_reason} · slots {', '.join(map(str, c.slots))}"
 
 
-def plot(trace: list[TracePass], current: int, width: int = 420, height: int = 190) -> str:
-    """Accepted gap tokens and mean entropy per pass as an inline SVG, with the slider's pass marked.
+LANGUAGE_NAMES = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScript", "tsx": "TSX", "c": "C",
+                  "cpp": "C++", "go": "Go", "rust": "Rust", "java": "Java", TEXT: "prose (text, not parsed)"}
 
-    A window's starting canvas (pass 0) has no prediction yet, so its entropy is left out."""
+
+def detected(language: str | None, auto: bool) -> str:
+    """What language *auto* takes the editor's text as, with a button that opens the Language menu (the page's
+    script); nothing when a language is chosen in the menu."""
+    if not auto:
+        return ""
+    change = '<button type="button" class="dg-change" aria-label="change the language">change</button>'
+    if language is None:
+        return f'<div class="dg-detected" role="status">Language: not recognised yet · {change}</div>'
+    name = LANGUAGE_NAMES.get(language, language)
+    return f'<div class="dg-detected" role="status">Detected: <b>{escape(name)}</b> · {change}</div>'
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten at or above `value`: an axis top that reads well (0.004 -> 0.005)."""
+    if value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    return next(step * power for step in (1, 2, 5, 10) if step * power >= value * (1 - 1e-9))
+
+
+def plot(trace: list[TracePass], current: int, width: int = 420, height: int = 190) -> str:
+    """Accepted slots and mean entropy per pass as an inline SVG, with the slider's position (`pass_positions`)
+    marked. The x axis is the slider's: pass 0 (the starting canvas) to the last pass.
+
+    A starting canvas has no prediction yet, so its entropy is left out."""
     if not trace:
         return ""
-    left, right, top, bottom = 34, 40, 30, 26
+    left, right, top, bottom = 34, 46, 30, 34
     w, h = width - left - right, height - top - bottom
-    n = max(len(trace) - 1, 1)
-    top_accepted = max(max(p.accepted for p in trace), 1)
-    top_entropy = max(max(p.mean_entropy for p in trace), 1e-6)
+    positions = pass_positions(trace)
+    shown = [trace[i] for i in positions]
+    n = max(len(positions) - 1, 1)
+    top_accepted = max(max(p.accepted for p in shown), 1)
+    top_entropy = nice_ceiling(max(p.mean_entropy for p in shown))
 
-    def x(i: int) -> float:
-        return left + w * i / n
+    def x(k: int) -> float:
+        return left + w * k / n
 
     def y(value: float, scale: float) -> float:
         return top + h - h * value / scale
 
     windows: dict[int, list[int]] = {}
-    for i, p in enumerate(trace):
-        windows.setdefault(p.window, []).append(i)
+    for k, p in enumerate(shown):
+        windows.setdefault(p.window, []).append(k)
     lines = []
-    for index in windows.values():
-        acc = " ".join(f"{x(i):.1f},{y(trace[i].accepted, top_accepted):.1f}" for i in index)
-        ent = " ".join(f"{x(i):.1f},{y(trace[i].mean_entropy, top_entropy):.1f}" for i in index if trace[i].step)
+    for ks in windows.values():
+        acc = " ".join(f"{x(k):.1f},{y(shown[k].accepted, top_accepted):.1f}" for k in ks)
+        ent = " ".join(f"{x(k):.1f},{y(shown[k].mean_entropy, top_entropy):.1f}" for k in ks if shown[k].step)
         lines.append(f'<polyline class="dg-plot-acc-line" points="{acc}"/><polyline class="dg-plot-ent-line" points="{ent}"/>')
-    starts = "".join(f'<line class="dg-plot-window" x1="{x(i[0]):.1f}" x2="{x(i[0]):.1f}" y1="{top}" y2="{top + h}"/>' for i in list(windows.values())[1:])
+    starts = "".join(f'<line class="dg-plot-window" x1="{x(k[0] - 0.5):.1f}" x2="{x(k[0] - 0.5):.1f}" y1="{top}" y2="{top + h}"/>' for k in list(windows.values())[1:])
     marker = f'<line class="dg-plot-now" x1="{x(current):.1f}" x2="{x(current):.1f}" y1="{top}" y2="{top + h}"/>'
     axes = (
         f'<line class="dg-plot-axis" x1="{left}" x2="{left + w}" y1="{top + h}" y2="{top + h}"/>'
         f'<text class="dg-plot-acc" x="{left - 4}" y="{top + 8}" text-anchor="end">{top_accepted}</text>'
         f'<text class="dg-plot-acc" x="{left - 4}" y="{top + h}" text-anchor="end">0</text>'
-        f'<text class="dg-plot-ent" x="{left + w + 4}" y="{top + 8}">{top_entropy:.2f}</text>'
+        f'<text class="dg-plot-ent" x="{left + w + 4}" y="{top + 8}">{top_entropy:g}</text>'
         f'<text class="dg-plot-ent" x="{left + w + 4}" y="{top + h}">0</text>'
+        f'<text class="dg-plot-tick" x="{left}" y="{top + h + 12}" text-anchor="middle">0</text>'
+        f'<text class="dg-plot-tick dg-plot-last" x="{left + w}" y="{top + h + 12}" text-anchor="middle">{len(positions) - 1}</text>'
         f'<text class="dg-plot-label" x="{left + w / 2:.0f}" y="{height - 6}" text-anchor="middle">pass (windows left to right, dashed lines between)</text>'
-        f'<text class="dg-plot-acc" x="{left}" y="14">■ accepted gap tokens</text>'
+        f'<text class="dg-plot-acc" x="{left}" y="14">■ accepted slots</text>'
         f'<text class="dg-plot-ent" x="{left + w}" y="14" text-anchor="end">■ mean entropy of the gap (nats)</text>'
     )
     return (
