@@ -4,6 +4,10 @@
 #
 #   deploy/build_image.sh [--new-base] [--port N]     (the app port: default the first free one from 18600,
 #                                                      outside the 7860-7959 that Gradio picks ports from)
+#   deploy/build_image.sh --print-mirror              (the Debian mirror debootstrap would use, then exit)
+#
+# The Debian mirror is DEBIAN_MIRROR, else the first Debian archive (not -security) in this machine's own apt
+# sources (/etc/apt/sources.list.d/*.sources, then sources.list and sources.list.d/*.list; APT_ETC moves /etc/apt).
 #
 # As root, with Debian's tools: apt-get install -y buildah debootstrap
 #   1. base image: Debian bookworm from debootstrap with Python 3.11 in a venv at /opt/venv (first on
@@ -17,27 +21,57 @@
 set -euo pipefail
 
 die() { echo "build_image: $*" >&2; exit 1; }
-usage() { echo "usage: $0 [--new-base] [--port N]" >&2; exit 2; }
+usage() { echo "usage: $0 [--new-base] [--port N] | --print-mirror" >&2; exit 2; }
 
-new_base=0 port=""
+# The first Debian archive in apt's sources: deb822 paragraphs (Types/URIs/Suites), then one-line "deb [opts] URI suite".
+apt_mirror() {
+    local etc=${APT_ETC:-/etc/apt} f found
+    for f in "$etc"/sources.list.d/*.sources; do
+        [[ -r $f ]] || continue
+        found=$(awk 'BEGIN { RS = ""; FS = "\n" } {
+            t = u = s = ""; on = 1
+            for (i = 1; i <= NF; i++) {
+                if ($i ~ /^Types:/) t = $i; else if ($i ~ /^URIs:/) u = $i; else if ($i ~ /^Suites:/) s = $i
+                else if ($i ~ /^Enabled:[ \t]*no/) on = 0
+            }
+            if (on && t ~ /[ \t]deb([ \t]|$)/ && s !~ /-security/ && u != "") { sub(/^URIs:[ \t]*/, "", u); split(u, a, /[ \t]+/); print a[1]; exit }
+        }' "$f")
+        [[ -n $found ]] && { echo "$found"; return; }
+    done
+    for f in "$etc"/sources.list "$etc"/sources.list.d/*.list; do
+        [[ -r $f ]] || continue
+        found=$(sed -E 's/\[[^]]*\]//' "$f" | awk '$1 == "deb" && $3 !~ /-security/ { print $2; exit }')
+        [[ -n $found ]] && { echo "$found"; return; }
+    done
+}
+
+new_base=0 port="" print_mirror=0
 while (($#)); do
     case $1 in
         --new-base) new_base=1 ;;
+        --print-mirror) print_mirror=1 ;;
         --port) [[ ${2:-} =~ ^[0-9]+$ ]] || usage; port=$2; shift ;;
         *) usage ;;
     esac
     shift
 done
 
+debian_mirror() {
+    local found=${DEBIAN_MIRROR:-$(apt_mirror)}
+    [[ -n $found ]] || die "no Debian mirror: set DEBIAN_MIRROR, or add one to this machine's apt sources"
+    echo "$found"
+}
+if ((print_mirror)); then debian_mirror; exit 0; fi
+
 for tool in buildah debootstrap chroot mount ss; do
     command -v "$tool" >/dev/null || die "$tool is missing: apt-get install -y buildah debootstrap iproute2"
 done
+mirror=$(debian_mirror)
 ((EUID == 0)) || die "run as root (buildah's storage, debootstrap and chroot need it)"
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 base=localhost/dgemma-base:bookworm
 image=localhost/dgemma-app:latest
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 wheels=${WHEELS_DIR:-/opt/wheels}
 cas=/etc/ssl/certs/ca-certificates.crt  # Debian's pip trusts this bundle
 work=$(mktemp -d /tmp/dgemma-image.XXXXXX)

@@ -99,7 +99,8 @@ class Batcher:
     def submit(self, request: FillRequest, settings: FillSettings, cancel: threading.Event | None = None) -> Ticket:
         """Queue a parsed request with validated settings. Raises QueueFull, SettingsError."""
         updates: queue.Queue = queue.Queue()
-        ticket = Ticket(self.engine.begin(request, settings, updates.put, cancel), batch_key(settings), updates)
+        fill = self.engine.begin(request, settings, updates.put, cancel)
+        ticket = Ticket(fill, (batch_key(settings), fill.canvas), updates)  # one call denoises one canvas length
         with self._changed:
             if len(self._waiting) >= self.queue_size:
                 raise QueueFull(f"The queue is full ({len(self._waiting)} fills waiting); try again in a moment.")

@@ -1,6 +1,6 @@
 """Infilling as canvas inpainting, for any model family with a backend.
 
-A window of `canvas_length` tokens starts at the first unfilled gap slot. Everything before it goes to the
+A window (a canvas sized to the gap, at most the model's `canvas_length` tokens) starts at the first unfilled gap slot. Everything before it goes to the
 encoder; inside it, known tokens are clamped and gap slots start as noise. Windows run left to right until
 every slot is filled, each seeing the fills before it. Candidates (different slot counts or seeds) are rows of
 one batch, ranked at the end; several requests (`Fill`s) can share one backend call per window step (`step`),
@@ -29,6 +29,7 @@ from .trace import position_state, settled_from, start_state
 
 OnPass = Callable[[TracePass], None]
 WINDOW_SEED = 7919  # a window's noise seed: seed + WINDOW_SEED * window
+CANVAS_STEP = 8  # canvas sizes are multiples of this (see `canvas_for`)
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,18 @@ def _initial_slots(segment: Gap | Edit, old_ids: list[int], count: int, settings
 # ----------------------------------------------------------------------------- windows
 
 
-def _window_batch(rows: list[_Row], window: int, seed: int, loaded: LoadedModel, notes: list[str]) -> tuple[WindowBatch, list[int]]:
-    """One fill's batch for its window `window`, and the position in each row where its canvas starts."""
-    canvas, null = loaded.canvas_length, loaded.null_id
+def canvas_for(rows: list[_Row], settings: FillSettings, loaded: LoadedModel) -> int:
+    """A fill's canvas: its longest marker's slots and `context_after` known tokens, rounded up to a multiple of
+    `CANVAS_STEP` (fewer distinct sizes, so more fills share a call), at most the model's canvas. A canvas sized to
+    the gap does the same work on a third of the positions of the model's 64; the fill's own size, whatever
+    shares its batch, so its noise and fill do not depend on the others."""
+    longest = max((n for row in rows for n in row.slots), default=0)
+    return min(loaded.canvas_length, max(CANVAS_STEP, math.ceil((longest + settings.context_after) / CANVAS_STEP) * CANVAS_STEP))
+
+
+def _window_batch(rows: list[_Row], window: int, seed: int, loaded: LoadedModel, canvas: int, notes: list[str]) -> tuple[WindowBatch, list[int]]:
+    """One fill's batch for its window `window` of `canvas` tokens, and the position in each row where its canvas starts."""
+    null = loaded.null_id
     limit = max(1, loaded.max_context - canvas)
     prefixes, initial, known, owner, must_fill, lead, line_end, offsets = [], [], [], [], [], [], [], []
     for row in rows:
@@ -193,6 +203,7 @@ class Fill:
     request: FillRequest
     settings: FillSettings
     rows: list[_Row]
+    canvas: int  # tokens per window (`canvas_for`)
     on_pass: OnPass | None = None
     cancel: threading.Event | None = None
     notes: list[str] = field(default_factory=list)
@@ -275,13 +286,16 @@ class Engine:
         """A fill ready for its first `step`; no model work yet."""
         if not isinstance(settings, self.backend.settings):
             raise SettingsError(f"These settings are for another model family; {self.backend.title} takes {self.backend.settings.__name__}.")
-        return Fill(request, settings, _build_rows(request.segments, self.loaded, settings), on_pass, cancel)
+        rows = _build_rows(request.segments, self.loaded, settings)
+        return Fill(request, settings, rows, canvas_for(rows, settings, self.loaded), on_pass, cancel)
 
     def step(self, fills: list[Fill]) -> None:
-        """One window of every fill (equal `batch_key`s) as one backend call; each fill's rows are written back.
+        """One window of every fill (equal `batch_key`s and canvases) as one backend call; each fill's rows are written back.
         A cancelled fill's passes are no longer shown; raises FillCancelled only when every fill is cancelled."""
+        if len({f.canvas for f in fills}) > 1:
+            raise ValueError("Fills sharing a step must have the same canvas length.")
         notes: list[list[str]] = [[] for _ in fills]  # kept only if the step succeeds, so a retried step adds none twice
-        parts = [_window_batch(f.active, f.windows, f.settings.seed, self.loaded, n) for f, n in zip(fills, notes)]
+        parts = [_window_batch(f.active, f.windows, f.settings.seed, self.loaded, f.canvas, n) for f, n in zip(fills, notes)]
         batch = WindowBatch.joined([b for b, _ in parts])
         rows = [row for f in fills for row in f.active]  # [B], in batch order
         offsets = [o for _, fill_offsets in parts for o in fill_offsets]

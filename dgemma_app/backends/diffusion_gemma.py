@@ -238,6 +238,19 @@ def sampling_with(model, sampler: EntropyBoundSampler) -> Iterator[None]:
         del model._prepare_sampler
 
 
+@contextmanager
+def canvas_of(model, length: int) -> Iterator[None]:
+    """`model.generate` denoises a canvas of `length` tokens for the duration: the library sizes its canvas, its
+    positions and its decoder mask from `config.canvas_length`, and the decoder itself takes any length. Callers
+    hold the engine's lock, so no other call sees the change."""
+    config, full = model.config, model.config.canvas_length
+    config.canvas_length = length
+    try:
+        yield
+    finally:
+        config.canvas_length = full
+
+
 # ----------------------------------------------------------------------------- the backend
 
 
@@ -306,7 +319,7 @@ class DiffusionGemmaBackend:
 
     def denoise(self, batch: WindowBatch, start: list[list[int]], settings: DiffusionGemmaSettings,
                 on_pass: Callable[[PassRecord], None] | None, cancel: Cancel | None) -> Denoised:
-        loaded, device, canvas = self.loaded, self.device, self.loaded.canvas_length
+        loaded, device, canvas = self.loaded, self.device, len(start[0])  # the window's canvas: at most the model's
         prefixes, pad = batch.prefixes, loaded.pad_id
         width = max(len(p) for p in prefixes)
         input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prefixes])  # [B, P] left-padded
@@ -333,7 +346,7 @@ class DiffusionGemmaBackend:
         kwargs = generation_kwargs(generation_values(settings))
         generators = stream_generators(batch.streams, device, self.vocab, canvas)
         sampler = StreamSampler(kwargs["sampler_config"], canvas, self.vocab, [s.rows for s in batch.streams], generators)
-        with sampling_with(self.model, sampler):
+        with sampling_with(self.model, sampler), canvas_of(self.model, canvas):
             out = self.model.generate(
                 input_ids=input_ids.to(device),
                 attention_mask=attention.to(device),
