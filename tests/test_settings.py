@@ -14,9 +14,9 @@ from dgemma_app.train.export import SamplerSettings
 from dgemma_app.ui.api import fill_endpoint
 from dgemma_app.wiring import add_sampler_args
 
-FLAGS = ["--max-passes", "--entropy-bound", "--t-max", "--t-min", "--stability", "--confidence", "--filler-penalty", "--seed", "--candidates",
+FLAGS = ["--max-passes", "--entropy-bound", "--t-max", "--t-min", "--stability", "--confidence", "--filler-penalty", "--cache-weight", "--left-bias", "--seed", "--candidates",
          "--slot-budget", "--strength", "--left-to-right", "--exact-length", "--one-line"]
-API = ["text", "language", "max_passes", "entropy_bound", "t_max", "t_min", "stability_threshold", "confidence_threshold", "filler_penalty", "seed",
+API = ["text", "language", "max_passes", "entropy_bound", "t_max", "t_min", "stability_threshold", "confidence_threshold", "filler_penalty", "cache_weight", "left_bias", "seed",
        "candidates", "slot_budget", "edit_strength", "left_to_right", "with_trace", "exact_length", "one_line"]
 
 
@@ -72,9 +72,9 @@ def test_a_new_knob_is_one_field():
 
 def test_the_export_writes_what_the_loader_reads(tiny_loaded):
     tuned = SamplerSettings(max_denoising_steps=16, entropy_bound=16.0, t_max=0.3, t_min=0.1, confidence_threshold=0.05,
-                            filler_penalty=2.0)
+                            filler_penalty=2.0, cache_weight=0.3, left_bias=0.5)
     assert list(asdict(tuned)) == ["max_denoising_steps", "entropy_bound", "t_max", "t_min", "stability_threshold",
-                                   "confidence_threshold", "filler_penalty"]
+                                   "confidence_threshold", "filler_penalty", "cache_weight", "left_bias"]
     model = tiny_loaded.model
     saved = model.generation_config
     store_defaults(model, asdict(tuned), pad_token_id=0)
@@ -82,9 +82,10 @@ def test_the_export_writes_what_the_loader_reads(tiny_loaded):
         read = DiffusionGemmaBackend.checkpoint_defaults(model)
     finally:
         model.generation_config = saved
-        del model.config.filler_penalty
+        for key in ("filler_penalty", "cache_weight", "left_bias"):
+            delattr(model.config, key)
     assert read == {"max_passes": 16, "entropy_bound": 16.0, "t_max": 0.3, "t_min": 0.1, "stability_threshold": 1,
-                    "confidence_threshold": 0.05, "filler_penalty": 2.0}
+                    "confidence_threshold": 0.05, "filler_penalty": 2.0, "cache_weight": 0.3, "left_bias": 0.5}
 
 
 def test_filler_penalty_lowers_only_the_filler_in_free_gap_slots():

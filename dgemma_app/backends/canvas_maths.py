@@ -91,3 +91,20 @@ def restrict_leads(scores: torch.Tensor, leads: list[tuple[int, int, torch.Tenso
     for b, i, allowed in leads:
         scores[b, i] = scores[b, i].masked_fill(~allowed, NEG_INF)
     return scores
+
+
+# ----------------------------------------------------------------------------- acceptance order
+
+
+def ordered_accept(entropy: torch.Tensor, free: torch.Tensor, bias: float, bound: float) -> torch.Tensor:
+    """The entropy-bound rule with a left-to-right lean: slots are taken in order of entropy plus `bias` per free
+    slot to their left, and kept while the summed entropy minus its largest term stays under `bound` (the library's
+    rule, whose sorted order makes that term the last one). Bias 0 is `entropy_bound_accept`. entropy [B, C],
+    free [B, C] bool -> [B, C] bool. A weak model is surer of a slot when it sees the tokens before it."""
+    if bias == 0:
+        return entropy_bound_accept(entropy, bound)
+    rank = (torch.cumsum(free.int(), dim=-1) - 1).clamp_min(0) * free  # [B, C]: free slots to the left
+    order = torch.argsort(entropy + bias * rank, dim=-1, stable=True)  # [B, C]
+    taken = torch.gather(entropy, -1, order)
+    keep = torch.cumsum(taken, dim=-1) - torch.cummax(taken, dim=-1).values <= bound
+    return torch.zeros_like(keep).scatter(-1, order, keep)

@@ -22,11 +22,12 @@ from transformers.models.diffusion_gemma.generation_diffusion_gemma import (
 from ..settings import FillSettings, SettingsError, knob, settings_of
 from .base import Cancel, Denoised, FillCancelled, LoadedModel, PassRecord, Stream, WindowBatch, register
 from .canvas_maths import (
-    clamp_scores, end_at_breaks, entropy_bound_accept, hold_line_breaks, left_to_right_commit, penalize_filler, restrict_leads,
+    clamp_scores, end_at_breaks, hold_line_breaks, left_to_right_commit, ordered_accept, penalize_filler, restrict_leads,
 )
+from .cache_prior import CachePrior, mix_prior
 
 SAMPLER_KEYS = ("entropy_bound",)  # generation_config.json keeps these inside `sampler_config`
-PROCESSOR_KEYS = ("filler_penalty",)  # applied by our processor, not by `generate`: kept in config.json, whose
+PROCESSOR_KEYS = ("filler_penalty", "cache_weight", "left_bias")  # applied by our processor, not by `generate`: kept in config.json, whose
 # extra keys the library keeps (its generation config refuses unknown keys)
 
 
@@ -56,6 +57,14 @@ class DiffusionGemmaSettings(FillSettings):
     filler_penalty: float = knob(
         0.0, low=0.0, high=100.0, label="Filler penalty", slider=(0, 10, 0.1), generation="filler_penalty",
         help="subtracted from the <null> filler's logit in gap slots: higher writes longer fills",
+    )
+    cache_weight: float = knob(
+        0.0, low=0.0, high=1.0, label="Cache prior", slider=(0, 1, 0.05), generation="cache_weight",
+        help="weight of the text's own tokens (how often each follows the one before) mixed into the gap's guesses",
+    )
+    left_bias: float = knob(
+        0.0, low=0.0, high=100.0, label="Left-to-right lean", slider=(0, 2, 0.05), generation="left_bias",
+        help="added to a gap slot's entropy per free slot before it: higher settles gaps more from the left",
     )
 
     def __post_init__(self) -> None:
@@ -131,12 +140,15 @@ class _PassRecorder(LogitsProcessor):
     exactly the entropies the sampler and the stopping rule will see."""
 
     def __init__(self, clamp: _Clamp, banned: torch.Tensor, null_id: int | None, settings: DiffusionGemmaSettings,
-                 on_pass: Callable[[PassRecord], None] | None, cancel: Cancel | None, breaks: tuple[torch.Tensor, torch.Tensor]):
-        self.clamp, self.banned, self.null_id, self.breaks = clamp, banned, null_id, breaks
+                 on_pass: Callable[[PassRecord], None] | None, cancel: Cancel | None, breaks: tuple[torch.Tensor, torch.Tensor],
+                 prior: CachePrior | None):
+        self.clamp, self.banned, self.null_id, self.breaks, self.prior = clamp, banned, null_id, breaks, prior
         self.settings, self.on_pass, self.cancel = settings, on_pass, cancel
         self.stopper = StableAndConfidentStoppingCriteria(settings.stability_threshold, settings.confidence_threshold)
         self.finished = torch.zeros(clamp.known.shape[0], dtype=torch.bool)  # [B]
         self.passes: list[PassRecord] = []
+        self.draft: torch.Tensor | None = None  # [B, C] the last pass's draft
+        self.accepted: torch.Tensor | None = None  # [B, C] what this pass accepts (`StreamSampler` keeps to it)
 
     def __call__(self, input_ids, scores, cur_step):
         if self.cancel is not None and self.cancel.is_set():
@@ -146,6 +158,9 @@ class _PassRecorder(LogitsProcessor):
         scores = restrict_leads(penalize_filler(scores, ~c.known & (c.owner >= 0), self.null_id, self.settings.filler_penalty), c.leads)
         if c.line_end.any():
             scores = hold_line_breaks(scores, c.line_end & ~c.known, c.no_break, self.null_id, *self.breaks)
+        if self.prior is not None:
+            prior = self.prior.at(c.known, c.known_ids, self.draft)  # [B, C, V]
+            scores = mix_prior(scores, prior, ~c.known & (c.owner >= 0), self.settings.cache_weight)
         scaled = scores / temperature_at(cur_step, self.settings)
         log_probs = torch.log_softmax(scaled, dim=-1)  # [B, C, V]
         top_log_prob, draft = log_probs.max(dim=-1)  # [B, C]
@@ -157,7 +172,7 @@ class _PassRecorder(LogitsProcessor):
             scaled = scores / temperature_at(cur_step, self.settings)
             accepted = c.known
         else:
-            accepted = entropy_bound_accept(entropy, self.settings.entropy_bound)
+            accepted = ordered_accept(entropy, ~c.known, self.settings.left_bias, self.settings.entropy_bound)
         stop = c.stoppable & accepted & self.breaks[0][draft]  # [B, C]
         if stop.any():  # those slots and the rest of their gaps become the filler, from this pass on
             ended = end_at_breaks(stop, c.owner)
@@ -165,7 +180,7 @@ class _PassRecorder(LogitsProcessor):
             scores = clamp_scores(scores, c.known, c.known_ids, self.banned)
             scaled = scores / temperature_at(cur_step, self.settings)
             draft, top_log_prob, entropy = draft.masked_fill(ended, self.null_id), top_log_prob.masked_fill(ended, 0.0), entropy.masked_fill(ended, 0.0)
-            accepted = c.known if self.settings.left_to_right else entropy_bound_accept(entropy, self.settings.entropy_bound)
+            accepted = c.known if self.settings.left_to_right else ordered_accept(entropy, ~c.known, self.settings.left_bias, self.settings.entropy_bound)
         stopped = self.stopper(draft, scaled)
         # one device-to-host copy per pass: ids < 2**24 are exact in float32
         host = torch.stack([draft.float(), top_log_prob.exp().float(), entropy.float(), accepted.float(), stopped[:, None].expand_as(draft).float()]).cpu()
@@ -176,6 +191,7 @@ class _PassRecorder(LogitsProcessor):
             accepted=host[3].bool().tolist(),
             active=(~self.finished).tolist(),
         )
+        self.draft, self.accepted = draft, accepted
         self.finished = self.finished | host[4, :, 0].bool()
         self.passes.append(record)
         if self.on_pass is not None:
@@ -213,9 +229,9 @@ class StreamSampler(EntropyBoundSampler):
     before), and the library's own draw is left unused."""
 
     def __init__(self, config: EntropyBoundSamplerConfig, canvas_length: int, vocab_size: int,
-                 sizes: list[int], generators: list[torch.Generator]):
+                 sizes: list[int], generators: list[torch.Generator], order: _PassRecorder | None = None):
         super().__init__(config, canvas_length, vocab_size, 0)
-        self.sizes, self.generators = sizes, generators
+        self.sizes, self.generators, self.order = sizes, generators, order
 
     def initialize_canvas(self, batch_size: int, device: torch.device) -> torch.LongTensor:
         return torch.cat([torch.randint(0, self.vocab_size, (n, self.canvas_length), generator=g, device=device)
@@ -225,7 +241,10 @@ class StreamSampler(EntropyBoundSampler):
         probs = torch.softmax(logits, dim=-1, dtype=torch.float32)  # [B, C, V], as the library computes it
         own = [torch.multinomial(p.reshape(-1, self.vocab_size), 1, generator=g).view(p.shape[:2])
                for p, g in zip(probs.split(self.sizes), self.generators)]
-        return super().accept_canvas(current_canvas, torch.cat(own), logits, cur_step)
+        if self.order is None:
+            return super().accept_canvas(current_canvas, torch.cat(own), logits, cur_step)
+        self.accepted_token_mask = self.order.accepted  # the recorder's order (`left_bias`), not the library's sort
+        return torch.where(self.accepted_token_mask, torch.cat(own), current_canvas)
 
 
 @contextmanager
@@ -324,14 +343,15 @@ class DiffusionGemmaBackend:
         width = max(len(p) for p in prefixes)
         input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prefixes])  # [B, P] left-padded
         attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prefixes])  # [B, P]
+        known = torch.tensor(batch.known)  # [B, C]
+        start_canvas = torch.tensor(start)  # [B, C]
+        prior = CachePrior.of(input_ids, attention, start_canvas, known, loaded.null_id, self.vocab) if settings.cache_weight > 0 else None
         cache = None
         own_cache = self.model.generation_config.cache_implementation is None  # else generate builds its own (static) cache
         if own_cache and len(prefixes) > 1 and width > 1 and all(p == prefixes[0] for p in prefixes):
             # all but the last prefix token go through the encoder once; generate encodes that last one per row
             cache = shared_prefix_cache(self.model, prefixes[0][:-1], len(prefixes))
             input_ids = input_ids[:, -1:]  # [B, 1]
-        known = torch.tensor(batch.known)  # [B, C]
-        start_canvas = torch.tensor(start)  # [B, C]
         if settings.left_to_right:  # at most one pass per free slot; it stops on the pass that leaves none free
             settings = replace(settings, max_passes=int((~known).sum(-1).max()), stability_threshold=0)
         leads = [(b, i, self.tokens_starting_with(t).to(device)) for b, row in enumerate(batch.lead)
@@ -342,10 +362,11 @@ class DiffusionGemmaBackend:
         clamp = _Clamp(known.to(device), start_canvas.to(device), torch.tensor(batch.owner, device=device), must_fill.to(device),
                        leads, line_end.to(device), (line_end & ~must_fill).to(device), (line_end & must_fill & ~opens_line).to(device))
         breaks = tuple(t.to(device) for t in self.line_breaks())
-        recorder = _PassRecorder(clamp, self.banned.to(device), loaded.null_id, settings, on_pass, cancel, breaks)
+        recorder = _PassRecorder(clamp, self.banned.to(device), loaded.null_id, settings, on_pass, cancel, breaks, prior)
         kwargs = generation_kwargs(generation_values(settings))
         generators = stream_generators(batch.streams, device, self.vocab, canvas)
-        sampler = StreamSampler(kwargs["sampler_config"], canvas, self.vocab, [s.rows for s in batch.streams], generators)
+        order = recorder if settings.left_bias > 0 else None
+        sampler = StreamSampler(kwargs["sampler_config"], canvas, self.vocab, [s.rows for s in batch.streams], generators, order)
         with sampling_with(self.model, sampler), canvas_of(self.model, canvas):
             out = self.model.generate(
                 input_ids=input_ids.to(device),
