@@ -74,12 +74,21 @@ train() {
     mkdir -p "$out" "$run"
     # 21.7M parameters (43 MB in bf16: three shards): 8 layers of width 384, 4 experts (top 2) of width 256, BPE 2,048.
     # Batches are built on the GPU from the whole corpus held there (--device-batches): no Python per example.
-    "$PYTHON" -m dgemma_app.train train --pack "$CARRY/pack.npz" --run-dir "$run" --device "$device" --bf16 \
-        --device-batches --minutes "$minutes" --steps 1000000 --batch-size 512 --lr 1e-3 --warmup 200 --threads 4 \
-        --val-every 500 --val-batches 2 --checkpoint-minutes 3 --ar-share 0.2 --ar-weight 0.5 --tail-noise-prob 0.3 \
+    # Batch 768 canvases (about 75 GiB by a CPU measurement of 100 MiB a canvas); out of memory at the first steps,
+    # the run starts again at half the batch (seconds lost, not the call).
+    local batch=${BATCH:-768}
+    : > "$out/train.log"
+    until "$PYTHON" -m dgemma_app.train train --pack "$CARRY/pack.npz" --run-dir "$run" --device "$device" --bf16 \
+        --device-batches --minutes "$minutes" --steps 1000000 --batch-size "$batch" --lr 1e-3 --warmup 200 --threads 4 \
+        --val-every 400 --val-batches 2 --checkpoint-minutes 3 --ar-share 0.2 --ar-weight 0.5 --tail-noise-prob 0.3 \
         --line-end-prob 0.5 --hidden-size 384 --num-layers 8 --num-heads 6 --num-kv-heads 1 --num-experts 4 \
         --top-k-experts 2 --expert-size 256 --intermediate-size 768 "$@" 2>&1 \
-        | tr '\r' '\n' | { grep -v '‰ \[' || true; } | tee "$out/train.log"
+        | tr '\r' '\n' | { grep -v '‰ \[' || true; } | tee -a "$out/train.log"; do
+        grep -q "OutOfMemoryError" "$out/train.log" && [ "$batch" -gt 96 ] || exit 1
+        batch=$((batch / 2))
+        rm -f "$run/checkpoint.pt" "$run/log.jsonl"
+        echo "out of GPU memory: again at batch $batch" | tee -a "$out/train.log"
+    done
     rm -rf "$run/model" && mkdir -p "$run/model"
     cp models/dgemma-code-tiny/LEDGER.md "$run/model/"  # the card the export writes ends with the ledger
     "$PYTHON" -m dgemma_app.train export --checkpoint "$run/checkpoint.pt" --out "$run/model" --dtype bf16 \
