@@ -10,7 +10,9 @@ import os
 import re
 import subprocess
 import sys
+import runpy
 import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +103,31 @@ def test_the_gpu_recipe_dry_runs_on_the_cpu_at_tiny_scale(workdir, tmp_path):  #
             assert torch.equal(value, weights[name].to(torch.bfloat16).float()), name
     meta = torch.load(run / "checkpoint.pt", weights_only=False)["meta"]
     assert meta["loop"]["device_batches"] and meta["objective"]["line_end_prob"] == 0.5
+
+
+def test_the_transformers_wheel_keeps_the_families_the_app_imports(tmp_path):
+    """deploy/trim_wheel.py on a stand-in wheel: the kept families and what their runtime modules import stay, other
+    families and their RECORD lines go, files outside `models/` stay; a `modular_*.py` source pulls nothing in."""
+    files = {
+        "transformers/__init__.py": "", "transformers/modeling_utils.py": "", "transformers/models/__init__.py": "",
+        "transformers/models/auto/modeling_auto.py": "from ..bert import x\n",
+        "transformers/models/diffusion_gemma/modeling_diffusion_gemma.py": "from ..gemma4.configuration_gemma4 import A\n",
+        "transformers/models/diffusion_gemma/modular_diffusion_gemma.py": "from ..t5gemma2 import C\n",
+        "transformers/models/gemma4/modeling_gemma4.py": "from ..siglip.modeling_siglip import B\n",
+        "transformers/models/encoder_decoder/configuration_encoder_decoder.py": "",
+        "transformers/models/siglip/modeling_siglip.py": "", "transformers/models/t5gemma2/modeling_t5gemma2.py": "",
+        "transformers/models/bert/modeling_bert.py": "",
+    }
+    wheel = tmp_path / "transformers-5.23.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+        z.writestr("transformers-5.23.0.dist-info/RECORD", "".join(f"{name},sha256=x,1\n" for name in files))
+    trim = runpy.run_path(str(ROOT / "deploy" / "trim_wheel.py"))["trim"]
+    removed, size = trim(wheel)
+    with zipfile.ZipFile(wheel) as z:
+        names, record = set(z.namelist()), z.read("transformers-5.23.0.dist-info/RECORD").decode()
+    gone = {"transformers/models/t5gemma2/modeling_t5gemma2.py", "transformers/models/bert/modeling_bert.py"}
+    assert removed == 2 and size == wheel.stat().st_size
+    assert names == (set(files) - gone) | {"transformers-5.23.0.dist-info/RECORD"}
+    assert all((name in record) == (name not in gone) for name in files)

@@ -82,12 +82,12 @@ class GapPlans:
         self.slots = torch.where(whole, torch.where(gap_ids == 0, c, 0), slots)
         self.true = torch.where(whole, self.slots, slots - extra)
 
-    def end_at_lines(self, after: torch.Tensor, cfg: ObjectiveConfig, gen: torch.Generator) -> None:
-        """Cut infill gaps, each at probability `line_end_prob`, to end just before a newline token of `after`
-        [B, C] within its slots (`objective.line_gaps`); a later gap moves with the earlier ones' new lengths."""
-        newline = torch.isin(after, torch.tensor(cfg.newline_ids, device=after.device))  # [B, C]
+    def end_at_lines(self, after: torch.Tensor, newline_ids: torch.Tensor, prob: float, gen: torch.Generator) -> None:
+        """Cut infill gaps, each at probability `prob`, to end just before a newline token (`newline_ids`) of
+        `after` [B, C] within its slots (`objective.line_gaps`); a later gap moves with the earlier ones' new lengths."""
+        newline = torch.isin(after, newline_ids)  # [B, C]
         n, c = after.shape
-        pick = (self.mode == 2)[:, None] & (torch.rand(n, self.true.shape[1], generator=gen, device=after.device) < cfg.line_end_prob)
+        pick = (self.mode == 2)[:, None] & (torch.rand(n, self.true.shape[1], generator=gen, device=after.device) < prob)
         j = torch.arange(1, c + 1, device=after.device)  # [C] candidate lengths
         begin = torch.zeros(n, dtype=torch.long, device=after.device)  # where gap i's true tokens begin in `after`
         for i in range(self.true.shape[1]):
@@ -123,6 +123,7 @@ class DeviceBatches:
         self.obj, self.batch_size, self.ar_length, self.vocab = obj, batch_size, ar_length, vocab
         self.gen = torch.Generator(device=self.corpus.device).manual_seed(seed + step)
         self.rng = np.random.default_rng(seed + step)  # the batch's one context length: a host scalar, no sync
+        self.newline_ids = torch.tensor(obj.newline_ids, dtype=torch.long, device=self.corpus.device)  # copied once
 
     def next(self, ar: bool) -> Batch | torch.Tensor:
         if ar:  # [B, ar_length + 1]
@@ -138,7 +139,7 @@ class DeviceBatches:
         after = after.repeat_interleave(k, dim=0)  # [B, C]: each context's continuation for its K canvases
         plans = GapPlans(b, cfg, self.gen, dev)
         if cfg.line_end_prob > 0:
-            plans.end_at_lines(after, cfg, self.gen)
+            plans.end_at_lines(after, self.newline_ids, cfg.line_end_prob, self.gen)
         target, gap = plans.layout(after)
         u = torch.rand(b, generator=self.gen, device=dev)
         t_max = torch.where(plans.mode == 1, cfg.edit_t_max, 1.0)

@@ -215,12 +215,15 @@ def log_validation(model, val: Validation, cfg: LoopConfig, state: State, log, t
     record = {"step": state.step, "seconds": round(state.seconds, 1), "cpu_seconds": round(state.cpu_seconds, 1),
               "data_seconds": round(state.data_seconds, 1), "data_share": round(share, 4), "tokens": state.tokens,
               "train_loss": train_loss, **evaluate(model, val, cfg)}
+    if cfg.device.startswith("cuda"):  # the peak so far: how much larger a batch the next run can take
+        record["gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 1)
     state.history.append(record)
     log.write(json.dumps(record) + "\n")
     log.flush()
     trained = f"train {train_loss:.3f}  data {share:.1%}" if train_loss is not None else "(the model it starts from)"
     write(f"step {state.step}: val n0.1 {record['n0.1']:.3f}  n0.9 {record['n0.9']:.3f}  ar {record['ar']:.3f}  "
-          f"t=1 true/other prefix {record['t1_true']:.3f}/{record['t1_other']:.3f}  slot0 {record['slot0']:.3f}  {trained}")
+          f"t=1 true/other prefix {record['t1_true']:.3f}/{record['t1_other']:.3f}  slot0 {record['slot0']:.3f}  {trained}"
+          + (f"  GPU peak {record['gpu_gib']} GiB" if "gpu_gib" in record else ""))
 
 
 def train_steps(model, optimizer, source, val: Validation, obj: ObjectiveConfig, cfg: LoopConfig, state: State,
