@@ -78,14 +78,20 @@ def _read_input(name: str) -> tuple[str, str | None]:
 
 def _prepare(name: str, lang: str | None, limits: Limits) -> tuple[FillRequest, syntax.Detection | None]:
     """Read, parse and check one input before any model work; the detection when the language came from the
-    text. Raises ValueError for the user."""
+    text (markers are checked first, so an empty input says so). Raises ValueError for the user."""
     text, path = _read_input(name)
-    try:
-        language, detection = syntax.language_of(text, path, lang)
-    except syntax.UnknownLanguageError as err:
-        how = "" if syntax.detects(path, lang) else f" (or --lang {syntax.AUTO} to detect it from the text)"
-        raise syntax.UnknownLanguageError(f"{err} Pick it with --lang{how}.") from None
-    return FillRequest.parse(text, language, limits), detection
+    detections: list[syntax.Detection | None] = []
+
+    def resolve(text: str, choice: str) -> str:
+        try:
+            language, detection = syntax.language_of(text, path, choice)
+        except syntax.UnknownLanguageError as err:
+            how = "" if syntax.detects(path, choice) else f" (or --lang {syntax.AUTO} to detect it from the text)"
+            raise syntax.UnknownLanguageError(f"{err} Pick it with --lang{how}.") from None
+        detections.append(detection)
+        return language
+
+    return FillRequest.parse(text, lang or "", limits, resolve), detections[0]
 
 
 def run_fill(args: argparse.Namespace) -> int:

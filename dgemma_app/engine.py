@@ -22,7 +22,7 @@ import torch
 from . import syntax
 from .backends.base import AllSet, LoadedModel, PassRecord, Stream, WindowBatch, backend_for, settings_for
 from .gaps import Edit, Gap, Known, Limits, Segment, boundary_leads, give_back, line_ends, parse_markers, segment_texts, stitch, without_gaps
-from .pieces import readable, token_bytes
+from .pieces import REPLACEMENT, readable, token_bytes, whole_characters
 from .results import Candidate, FillResult, FillStats, Position, TracePass
 from .settings import FillSettings, SettingsError
 from .trace import position_state, settled_from, start_state
@@ -377,6 +377,11 @@ class Engine:
         entropy = [round(e, 4) for e in record.entropy[b]]
         return self._trace_pass(window, step, list(record.draft[b]), state, previous, confidence, entropy)
 
+    def _fill_text(self, ids: list[int], keep_replacement: bool) -> str:
+        """A fill's text, whole characters only: it goes into the user's file, so no U+FFFD they did not write."""
+        text = self.loaded.tokenizer.decode(ids)
+        return text if REPLACEMENT not in text else self.loaded.tokenizer.decode(whole_characters(ids, self.raw, keep_replacement))
+
     def _candidate(self, request: FillRequest, row: _Row, index: int) -> Candidate:
         segments, null = request.segments, self.loaded.null_id
         fill_ids: list[list[int]] = [[] for _ in row.slots]
@@ -384,7 +389,7 @@ class Engine:
             if owner >= 0 and token != null:
                 fill_ids[owner].append(token)
         markers = [s for s in segments if not isinstance(s, Known)]
-        fills = [s.old if isinstance(s, Edit) and slots == 0 else give_back(self.loaded.tokenizer.decode(ids), lead)
+        fills = [s.old if isinstance(s, Edit) and slots == 0 else give_back(self._fill_text(ids, REPLACEMENT in request.text), lead)
                  for s, ids, slots, lead in zip(markers, fill_ids, row.slots, row.leads)]
         text, spans = stitch(segments, fills)
         report = syntax.parse_report(text, request.language, spans, original=without_gaps(segments))

@@ -1,5 +1,6 @@
 """Readable token pieces for the trace: byte-level tokens that only together form a character are decoded
-together, and a byte that forms none shows as ⟨e2⟩ instead of U+FFFD.
+together, and a byte that forms none shows as ⟨e2⟩ instead of U+FFFD. A finished fill keeps whole characters
+only (`whole_characters`): its text goes into the user's file.
 
 Decoding one token at a time turns every part of a multi-byte character into '�', and random noise is full
 of such parts. Tokens know their bytes in two common schemes: byte-level BPE (GPT-2's alphabet, e.g. 'â' for
@@ -11,6 +12,7 @@ from __future__ import annotations
 import codecs
 import re
 from functools import cache
+from itertools import groupby
 from typing import Callable
 
 REPLACEMENT = "\ufffd"
@@ -75,3 +77,37 @@ def readable(ids: list[int], piece: Callable[[int], str], raw: Callable[[int], b
         out[i:j] = [data.decode("utf-8", errors="dgemma-bytes"), *[""] * (j - i - 1)]
         i = j
     return out
+
+
+def _broken_spans(data: bytes, keep_replacement: bool) -> list[tuple[int, int]]:
+    """[start, end) byte spans of `data` that form no character (and U+FFFD's own bytes unless kept)."""
+    spans, pos = [], 0
+    while pos < len(data):
+        try:
+            data[pos:].decode("utf-8")
+            break
+        except UnicodeDecodeError as err:
+            spans.append((pos + err.start, pos + err.end))
+            pos += err.end
+    start = 0
+    while not keep_replacement and (start := data.find(REPLACEMENT.encode(), start)) >= 0:
+        spans.append((start, start + 3))
+        start += 3
+    return spans
+
+
+def whole_characters(ids: list[int], raw: Callable[[int], bytes | None], keep_replacement: bool = False) -> list[int]:
+    """`ids` without the byte tokens that form no whole character with their neighbours (a fill cut mid-character,
+    a stray continuation byte), so their decoded text holds no U+FFFD; tokens that spell U+FFFD itself go too,
+    unless `keep_replacement` (the user's own text has one). Tokens of unknown bytes are whole text and stay."""
+    kept: list[int] = []
+    for has_bytes, group in groupby(zip(ids, map(raw, ids)), key=lambda pair: pair[1] is not None):
+        run = list(group)  # [(token, its bytes)], one run of byte tokens or of whole-text tokens
+        spans = _broken_spans(b"".join(data for _, data in run), keep_replacement) if has_bytes else []
+        offset = 0
+        for token, data in run:
+            end = offset + len(data or b"")
+            if not any(offset < span_end and span_start < end for span_start, span_end in spans):
+                kept.append(token)
+            offset = end
+    return kept

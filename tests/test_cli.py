@@ -235,10 +235,17 @@ def test_stdin_without_lang_detects_it_and_says_so(tiny_model_dir, monkeypatch, 
     assert captured.err.splitlines()[0].startswith(f"dgemma_app: stdin: detected {language} (")
 
 
-@pytest.mark.parametrize(("text", "reason"), [("x1 <FILL> y2\n", "no language fits"), ("", "there is no text")])
-def test_stdin_that_nothing_fits_is_one_line_naming_the_way_out(tiny_model_dir, monkeypatch, capsys, text, reason):
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("x1 <FILL> y2\n", ["Could not tell the language from the text (no language fits;", "Pick it with --lang."]),
+        ("<FILL> ok\n", ["Could not tell the language from the text (too little text", "Pick it with --lang."]),
+        ("", ["empty"]),  # markers are checked first: an empty input says so
+    ],
+)
+def test_stdin_that_nothing_fits_is_one_line_naming_the_way_out(tiny_model_dir, monkeypatch, capsys, text, words):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
-    line = one_line_error(capsys, ["fill", "-", "--model", str(tiny_model_dir)], "Could not tell the language", reason, "Pick it with --lang.")
+    line = one_line_error(capsys, ["fill", "-", "--model", str(tiny_model_dir)], *words)
     assert line.startswith("dgemma_app: stdin: ")
 
 
