@@ -191,6 +191,7 @@ def test_teaching_mode_settles_gradually_and_play_moves_the_slider(app, page, sh
     expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
     if app[1].source == str(DEFAULT_MODEL_DIR):  # the embedded toy model says what to expect of it
         expect(page.locator("#dgemma-model")).to_contain_text("embedded toy model")
+        expect(page.locator("#dgemma-model")).to_contain_text("hf download google/diffusiongemma-26B-A4B-it")  # the README's steps
         expect(page.get_by_role("link", name="README")).to_have_attribute("href", re.compile(r"README\.md$"))
     page.get_by_role("button", name="Teaching: watch a gap settle").click()
     expect(page.get_by_label("Teaching mode")).to_be_checked()
