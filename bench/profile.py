@@ -77,10 +77,13 @@ def render_seconds(result) -> float | None:
         from dgemma_app.ui import render
     except ImportError:
         return None
+    from dgemma_app.trace import pass_positions
+
     started = time.perf_counter()
-    for index, step in enumerate(result.trace):
-        render.canvas(step, render.trace_caption(result.trace, index))
-    render.plot(result.trace, len(result.trace) - 1)
+    positions = pass_positions(result.trace)  # what the pass slider steps through
+    for k, index in enumerate(positions):
+        render.canvas(result.trace[index], render.trace_caption(result.trace, k))
+    render.plot(result.trace, len(positions) - 1)
     render.filled_code(result.text, result.candidates[0].fill_spans, result.report)
     return time.perf_counter() - started
 

@@ -40,6 +40,7 @@ def test_fill_slider_and_bad_input(page, shots):
     passes.fill("12")
     passes.press("Enter")
     page.get_by_text("Settings (defaults from").click()  # fold the settings away again
+    editor.click()  # the shortcuts act in the editor only
     page.keyboard.press("Control+Enter")
 
     status = page.locator("#dgemma-status")
@@ -190,6 +191,7 @@ def test_teaching_mode_settles_gradually_and_play_moves_the_slider(app, page, sh
     expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
     if app[1].source == str(DEFAULT_MODEL_DIR):  # the embedded toy model says what to expect of it
         expect(page.locator("#dgemma-model")).to_contain_text("embedded toy model")
+        expect(page.locator("#dgemma-model")).to_contain_text("hf download google/diffusiongemma-26B-A4B-it")  # the README's steps
         expect(page.get_by_role("link", name="README")).to_have_attribute("href", re.compile(r"README\.md$"))
     page.get_by_role("button", name="Teaching: watch a gap settle").click()
     expect(page.get_by_label("Teaching mode")).to_be_checked()
@@ -231,8 +233,9 @@ def test_teaching_mode_settles_gradually_and_play_moves_the_slider(app, page, sh
 def test_side_by_side_shows_diffusion_and_left_to_right_on_one_slider(page, shots):
     from playwright.sync_api import expect
 
-    expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
-    page.get_by_role("button", name="JavaScript").click()
+    replace_code(page, "const values = [<FILL:40>];\n")  # left to right: 40 passes, long enough to watch
+    page.get_by_text("Settings (defaults from").click()
+    page.get_by_label("Exact length").check()
     page.get_by_role("button", name="Compare: fill the gap both ways").click()
     view, status = page.locator("#dgemma-compare"), page.locator("#dgemma-compare-status")
     expect(status).to_contain_text("Comparing", timeout=WAIT)  # a status line while both fills run
@@ -241,7 +244,7 @@ def test_side_by_side_shows_diffusion_and_left_to_right_on_one_slider(page, shot
     expect(view.locator(".dg-compare-way")).to_have_count(2, timeout=WAIT)
     expect(view.locator(".dg-caption", has_text="Live")).to_have_count(0)
     expect(view.locator("h4").first).to_contain_text(re.compile(r"Diffusion: \d+ pass"))
-    expect(view.locator("h4").last).to_contain_text(re.compile(r"Left to right: \d+ pass"))
+    expect(view.locator("h4").last).to_contain_text("Left to right: 40 passes")
     slider = page.get_by_label("number input for Both fills at pass")
     slider.fill("1")
     slider.press("Enter")

@@ -68,6 +68,7 @@ def fill_both(service: FillSource, code: str, language: str, knobs: dict) -> Ite
     idle = gr.Slider(0, 1, value=0, interactive=False)
     try:
         request = service.request(code or "", language)
+        yield render.message("Comparing: starting the diffusion fill…", "busy"), live_view([], None), idle, None
         traces: list[list[TracePass]] = []
         for way, ltr in zip(WAYS, (False, True)):
             for update in service.run(request, {**knobs, "candidates": 1, "left_to_right": ltr}):
@@ -106,8 +107,9 @@ def live_view(done: list[list[TracePass]], latest: TracePass | None) -> str:
     boxes = []
     for i, way in enumerate(WAYS):
         if i < len(done):
-            passes = len(pass_positions(done[i])) - 1
-            body = render.canvas(done[i][-1], render.trace_caption(done[i], passes))
+            positions = pass_positions(done[i])
+            passes = len(positions) - 1
+            body = render.canvas(done[i][positions[-1]], render.trace_caption(done[i], passes))
             boxes.append(_box(way, f"{way}: {counted(passes, 'pass', 'passes')} in all (done)", body))
         elif i == len(done) and latest is not None:
             boxes.append(_box(way, f"{way}: running", render.canvas(latest, render.live_caption(latest))))

@@ -59,6 +59,9 @@ into the model, which may still replace it later; a token is **accepted** once i
 changes again, so accepted tokens only grow from pass to pass. When the draft stops changing and is
 confident, the fill is done — often in far fewer passes than it has tokens (see *tokens/pass*).
 Teaching mode slows the sampler down so you can watch this; **Play** replays the passes.
+The *Pass* slider, the captions, the plot and the stats count passes one way: position 0 is the starting
+canvas, and each later position is one pass of the model, window after window (a later window's starting
+canvas is not a pass), so the slider's last position is the pass count in the stats.
 
 **Confidence.** A candidate's *confidence* is the geometric mean of its fill tokens' probabilities,
 each taken at the pass where that token was accepted (filler left out): how sure the model was when it
@@ -68,8 +71,9 @@ committed, not at the end, when every token is near-certain.
 tokens that fit what follows: a closing bracket, a variable used later, the indentation. A
 left-to-right model would have to guess that.
 
-**Gap lengths.** `<FILL>` gets a slot budget; the embedded model can put a `<null>` filler (shown
-faintly) in slots it does not need, so the gap shrinks to fit. `<FILL:n>` caps a gap at *n* tokens
+**Gap lengths.** Each position of a gap is a *slot*. `<FILL>` gets a slot budget; the embedded model can
+put a `<null>` filler (shown faintly) in slots it does not need, so the gap shrinks to fit. A slot ends
+holding a token or the filler: everywhere on the page, *tokens* counts only the slots that hold a token. `<FILL:n>` caps a gap at *n* tokens
 (*Exact length* makes it exactly *n*, as for a model without a filler), and `<EDIT>old</EDIT>` seeds
 the slots with the old code and re-noises a share of it (*edit strength*). A gap at the end of a line
 (*One-line gaps*, on by default) may hold filler only after the model writes a line break: that break
