@@ -27,6 +27,14 @@ from ..wiring import limits_from_args, load_from_args
 
 AUTO = "auto"
 HEARTBEAT = 1.0  # seconds: a waiting client hears at least this often, news or not
+QUIET = 4  # fills in the service up to which each client hears of passes every `interval`
+
+
+def update_interval(pending: int, interval: float) -> float:
+    """Seconds between a live fill's updates: `interval` while at most QUIET fills are in the service, then longer in
+    proportion, up to HEARTBEAT. Each update is web work for the one server process (under the same GIL as the
+    model's Python); the page still shows every pass from the result's trace."""
+    return min(HEARTBEAT, interval * max(1.0, pending / QUIET))
 
 
 @dataclass
@@ -110,16 +118,17 @@ class Service:
         """Markers, limits and language checked once, before any model work. Raises ValueError for the user."""
         return FillRequest.parse(text, language, self.limits, resolve_language)
 
-    def run(self, request: FillRequest, overrides: dict, interval: float = 0.1) -> Iterator[Progress | FillResult]:
-        """Queue the fill for the model. Yields Progress when there is news (a pass, a new place in the queue;
-        at most every `interval` seconds, the model is never waited on) or else every `HEARTBEAT` seconds, then
-        the FillResult. Raises SettingsError / ModelLoadError for bad settings or model, and QueueFull (a
-        ValueError) when the queue is full."""
+    def run(self, request: FillRequest, overrides: dict, interval: float = 0.1, passes: bool = True) -> Iterator[Progress | FillResult]:
+        """Queue the fill for the model. Yields Progress when there is news (a pass when `passes`, a new place in
+        the queue; at most every `update_interval` seconds, the model is never waited on) or else every `HEARTBEAT`
+        seconds, then the FillResult. Without `passes` no pass is made into trace data while the batch runs, and
+        Progress counts the passes of the windows done. Raises SettingsError / ModelLoadError for bad settings or
+        model, and QueueFull (a ValueError) when the queue is full."""
         batcher = self.batcher()
         settings = batcher.engine.settings(**overrides)
         cancel = threading.Event()
         started = time.perf_counter()
-        ticket = batcher.submit(request, settings, cancel)
+        ticket = batcher.submit(request, settings, cancel, live=passes)
         try:
             latest, count, done = None, 0, False
             while not done:
@@ -134,9 +143,9 @@ class Service:
                         break
                     if item is not MOVED:
                         latest, count = item, count + 1
-                    deadline = deadline or time.monotonic() + interval
+                    deadline = deadline or time.monotonic() + update_interval(batcher.pending, interval)
                 if not done:
-                    yield Progress(latest, count, time.perf_counter() - started, batcher.place(ticket))
+                    yield Progress(latest, count if passes else ticket.fill.passes, time.perf_counter() - started, batcher.place(ticket))
             if ticket.error is not None:
                 raise ticket.error
             yield ticket.result
