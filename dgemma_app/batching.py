@@ -142,11 +142,14 @@ class Batcher:
         with self._changed:
             return len(self._waiting) + len(self._active)
 
-    def submit(self, request: FillRequest, settings: FillSettings, cancel: threading.Event | None = None, live: bool = True) -> Ticket:
+    def submit(self, request: FillRequest, settings: FillSettings, cancel: threading.Event | None = None, live: bool = True,
+               notes: list[str] = ()) -> Ticket:
         """Queue a parsed request with validated settings; `live`: each pass goes to its updates as computed (else
-        only the result: no pass is turned into trace data for it while the batch runs). Raises QueueFull, SettingsError."""
+        only the result: no pass is turned into trace data for it while the batch runs); `notes` start its result's
+        notes. Raises QueueFull, SettingsError."""
         updates: queue.Queue = queue.Queue()
         fill = self.engine.begin(request, settings, updates.put if live else None, cancel)
+        fill.notes += notes
         ticket = Ticket(fill, (batch_key(settings), fill.canvas), updates)  # one call denoises one canvas length
         with self._changed:
             if len(self._waiting) >= self.queue_size:

@@ -12,7 +12,7 @@ import argparse
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 from .. import syntax
@@ -28,6 +28,7 @@ from ..wiring import limits_from_args, load_from_args
 AUTO = "auto"
 HEARTBEAT = 1.0  # seconds: a waiting client hears at least this often, news or not
 QUIET = 4  # fills in the service up to which each client hears of passes every `interval`
+BUSY = 8  # fills in the service from which a fill at the default candidates runs one (`under_load`)
 
 
 def update_interval(pending: int, interval: float) -> float:
@@ -61,6 +62,17 @@ def resolve_language(text: str, language: str) -> str:
         return syntax.language_for(None, language)
     except syntax.UnknownLanguageError as err:
         raise syntax.UnknownLanguageError(f"{err} Or choose {AUTO} to guess it from the text.") from None
+
+
+def under_load(settings: FillSettings, defaults: FillSettings, pending: int) -> tuple[FillSettings, str | None]:
+    """The candidates policy: with BUSY or more fills in the service, a fill left at the default candidates runs
+    one (each candidate is a row of every pass, so this halves its compute at the default 2), and its notes say so.
+    A fill that asked for another number keeps it."""
+    if pending < BUSY or settings.candidates == 1 or settings.candidates != defaults.candidates:
+        return settings, None
+    note = (f"The model was busy ({pending} fills in line), so this fill ran 1 candidate instead of {settings.candidates}; "
+            "fill again when it is quieter for more.")
+    return replace(settings, candidates=1), note
 
 
 class Service:
@@ -125,10 +137,10 @@ class Service:
         Progress counts the passes of the windows done. Raises SettingsError / ModelLoadError for bad settings or
         model, and QueueFull (a ValueError) when the queue is full."""
         batcher = self.batcher()
-        settings = batcher.engine.settings(**overrides)
+        settings, busy = under_load(batcher.engine.settings(**overrides), batcher.engine.settings(), batcher.pending)
         cancel = threading.Event()
         started = time.perf_counter()
-        ticket = batcher.submit(request, settings, cancel, live=passes)
+        ticket = batcher.submit(request, settings, cancel, live=passes, notes=[busy] if busy else [])
         try:
             latest, count, done = None, 0, False
             while not done:
