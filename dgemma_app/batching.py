@@ -13,6 +13,7 @@ hides its passes at once and drops it at the next step boundary, without disturb
 """
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -32,7 +33,8 @@ MAX_BATCH = 32  # default: fills sharing one model call at most
 QUEUE_SIZE = 64  # default: fills waiting at most before "the queue is full"
 DONE = object()  # the last item of a ticket's updates: the result (or error) is ready
 MOVED = object()  # an item of a waiting ticket's updates: its place in the queue changed
-SMOOTHING = 0.3  # weight of the newest fill duration in the running estimate
+STEPS_AHEAD = 10_000  # the queue estimate looks this many steps ahead at most
+DECAY = 0.8  # weight the step-time fit keeps for what it measured before each new step
 
 
 def batch_key(settings: FillSettings) -> Hashable:
@@ -41,6 +43,49 @@ def batch_key(settings: FillSettings) -> Hashable:
     if settings.left_to_right:
         return object()
     return type(settings), tuple((k, v) for k, v in asdict(settings).items() if k not in ROW_KNOBS)
+
+
+class StepTimes:
+    """What a window step costs, fitted to the steps measured (recent ones weigh more): seconds per pass as a line
+    in the rows of the batch (a call's fixed cost plus each row's), and the share of its `max_passes` a step runs
+    (fills stop early). It starts knowing nothing: `per_pass` is 0 until a step was measured. The first step carries
+    one-time work (the vocabulary decoded once, first allocations: 6 s instead of 1.6 s on the tiny model), so it
+    counts only until a second one is measured."""
+
+    def __init__(self) -> None:
+        self._sums = [0.0] * 5  # weighted n, Σrows, Σs/pass, Σrows², Σrows·s/pass
+        self.share = 1.0  # passes run / max_passes, smoothed
+        self.measured = 0  # steps
+
+    def add(self, rows: int, passes: int, max_passes: int, seconds: float) -> None:
+        if passes < 1:
+            return
+        y, ratio = seconds / passes, min(1.0, passes / max_passes)
+        self.measured += 1
+        if self.measured == 2:
+            self._sums = [0.0] * 5
+        self.share = ratio if self._sums[0] == 0 else DECAY * self.share + (1 - DECAY) * ratio
+        self._sums = [DECAY * a + b for a, b in zip(self._sums, (1.0, rows, y, rows * rows, rows * y))]
+
+    def per_pass(self, rows: int) -> float:
+        """Seconds of one pass over `rows` rows."""
+        n, x, y, xx, xy = self._sums
+        if n == 0:
+            return 0.0
+        spread = xx / n - (x / n) ** 2
+        if spread < 1e-6:  # one batch size seen so far: in proportion to the rows
+            return y / x * rows
+        slope = max(0.0, (xy / n - x / n * y / n) / spread)
+        return max(0.0, y / n + slope * (rows - x / n))
+
+    def step(self, rows: int, max_passes: int) -> float:
+        """Seconds of one window step over `rows` rows."""
+        return self.per_pass(rows) * max(1.0, self.share * max_passes)
+
+
+def _windows_left(fill: Fill) -> int:
+    """Window steps a fill still needs, about: its most unfilled row's slots over its canvas."""
+    return max((math.ceil(sum(not f for f in row.filled) / fill.canvas) for row in fill.rows), default=0)
 
 
 class QueueFull(ValueError):
@@ -85,8 +130,9 @@ class Batcher:
         self._waiting: list[Ticket] = []  # arrival order, not started
         self._active: list[Ticket] = []  # started, more windows to go
         self._changed = threading.Condition()
-        self._fill_seconds = 0.0  # running estimate of one fill's duration, first step to done
+        self.times = StepTimes()
         self._step_started: float | None = None
+        self._running: list[Ticket] = []  # the group of the step in progress
         self._worker: threading.Thread | None = None
         self.sizes: Counter[int] = Counter()  # fills per backend call -> how many calls ran with that many
 
@@ -96,10 +142,14 @@ class Batcher:
         with self._changed:
             return len(self._waiting) + len(self._active)
 
-    def submit(self, request: FillRequest, settings: FillSettings, cancel: threading.Event | None = None) -> Ticket:
-        """Queue a parsed request with validated settings. Raises QueueFull, SettingsError."""
+    def submit(self, request: FillRequest, settings: FillSettings, cancel: threading.Event | None = None, live: bool = True,
+               notes: list[str] = ()) -> Ticket:
+        """Queue a parsed request with validated settings; `live`: each pass goes to its updates as computed (else
+        only the result: no pass is turned into trace data for it while the batch runs); `notes` start its result's
+        notes. Raises QueueFull, SettingsError."""
         updates: queue.Queue = queue.Queue()
-        fill = self.engine.begin(request, settings, updates.put, cancel)
+        fill = self.engine.begin(request, settings, updates.put if live else None, cancel)
+        fill.notes += notes
         ticket = Ticket(fill, (batch_key(settings), fill.canvas), updates)  # one call denoises one canvas length
         with self._changed:
             if len(self._waiting) >= self.queue_size:
@@ -123,11 +173,28 @@ class Batcher:
         with self._changed:
             if ticket not in self._waiting:
                 return None
-            position = self._waiting.index(ticket) + 1
-            ahead = len(self._active) + position - 1  # fills that start before it
-            running = time.perf_counter() - self._step_started if self._step_started is not None else 0.0
-            eta = max(0.0, self._fill_seconds - running) + (ahead // self.max_batch) * self._fill_seconds
-            return QueuePlace(position, len(self._waiting), round(eta, 2))
+            return QueuePlace(self._waiting.index(ticket) + 1, len(self._waiting), round(self._wait(ticket), 2))
+
+    def _wait(self, ticket: Ticket) -> float:
+        """Seconds until a waiting fill starts, from the measured step times: the rest of the step in progress, then
+        the steps the worker picks before it (as `_pick` picks them), each fill ahead counted for the windows its
+        unfilled slots still need."""
+        left = {t: _windows_left(t.fill) - (t in self._running) for t in self._active + self._waiting}
+        order = [t for t in self._active + self._waiting if left[t] > 0 or t is ticket]
+        wait = 0.0
+        if self._step_started is not None:
+            rows = sum(len(t.fill.rows) for t in self._running)
+            spent = time.perf_counter() - self._step_started
+            wait = max(0.0, self.times.step(rows, self._running[0].fill.settings.max_passes) - spent)
+        for _ in range(STEPS_AHEAD):
+            group = [t for t in order if t.key == order[0].key][: self.max_batch]
+            if ticket in group:
+                break
+            wait += self.times.step(sum(len(t.fill.rows) for t in group), group[0].fill.settings.max_passes)
+            for t in group:
+                left[t] -= 1
+            order = [t for t in order if left[t] > 0 or t is ticket]
+        return wait
 
     # ------------------------------------------------------------------ the worker
 
@@ -139,11 +206,14 @@ class Batcher:
                     self._changed.wait()
                     self._drop_cancelled()
                 group = self._pick()
-                self._step_started = time.perf_counter()
+                self._step_started, self._running = time.perf_counter(), group
                 self.sizes[len(group)] += 1
+            rows, before = sum(len(t.fill.active) for t in group), [t.fill.passes for t in group]
             self._step(group)
             with self._changed:
-                self._step_started = None
+                passes = max(t.fill.passes - b for t, b in zip(group, before))
+                self.times.add(rows, passes, group[0].fill.settings.max_passes, time.perf_counter() - self._step_started)
+                self._step_started, self._running = None, []
 
     def _pick(self) -> list[Ticket]:
         """The oldest fill and those that may share its call: active ones first, then waiting ones, in order."""
@@ -204,7 +274,5 @@ class Batcher:
         except Exception as err:  # noqa: BLE001
             self._end(ticket, error=err)
             return
-        self._fill_seconds = result.stats.seconds if not self._fill_seconds else (
-            SMOOTHING * result.stats.seconds + (1 - SMOOTHING) * self._fill_seconds)
         self._end(ticket, result)
 

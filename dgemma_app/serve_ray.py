@@ -64,10 +64,10 @@ class FillReplica:
 
         return serve.get_replica_context().replica_id.unique_id, self.service.running
 
-    async def fill(self, request: FillRequest, overrides: dict) -> AsyncIterator[Progress | FillResult | Exception]:
+    async def fill(self, request: FillRequest, overrides: dict, interval: float = 0.1, passes: bool = True) -> AsyncIterator[Progress | FillResult | Exception]:
         """The Service's stream, one item at a time from a worker thread. An async generator, because Serve can
         cancel only those: when the caller goes away, closing the Service's iterator stops the model at its next pass."""
-        updates = self.service.run(request, overrides)
+        updates = self.service.run(request, overrides, interval, passes)
         step: asyncio.Future | None = None
         try:
             while True:
@@ -125,14 +125,14 @@ class RayFillSource:
         """Parsed here, before any replica is asked: a bad input never costs a round trip."""
         return FillRequest.parse(text, language, self.limits, resolve_language)
 
-    def run(self, request: FillRequest, overrides: dict) -> Iterator[Progress | FillResult]:
+    def run(self, request: FillRequest, overrides: dict, interval: float = 0.1, passes: bool = True) -> Iterator[Progress | FillResult]:
         """Stream the fill from a replica. A replica that dies mid-fill (its passes so far are lost) is replaced by
         another for a fresh run of the same fill; after RETRIES such runs the user is told. Closing this iterator
         (Stop, a closed tab) cancels the request, and the replica stops the model at its next pass."""
         from ray.exceptions import RayActorError
 
         for attempt in range(RETRIES + 1):
-            stream = self.handle().options(stream=True).fill.remote(request, overrides)
+            stream = self.handle().options(stream=True).fill.remote(request, overrides, interval, passes)
             try:
                 for update in stream:
                     if isinstance(update, Exception):

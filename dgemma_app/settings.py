@@ -78,9 +78,9 @@ class FillSettings:
         help="a gap at the end of a line fills the rest of that line: the line break the model writes ends it",
     )
     context_after: int = knob(
-        8, low=0, high=4096, label="Known tokens after a gap", slider=(0, 64, 8),
+        32, low=0, high=4096, label="Known tokens after a gap", slider=(0, 64, 8),
         help="known tokens a window carries after a gap's slots: the canvas is cut there (at most the model's canvas)",
-    )  # 8: the obvious set fills as well as with the whole canvas at a third of its positions (BENCHMARKS.md)
+    )  # 32: a one-line gap's canvas is 48 of the model's 64 with the obvious set's exact/compile kept (BENCHMARKS.md)
 
     def __post_init__(self) -> None:
         for setting in settings_of(type(self)):

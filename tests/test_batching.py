@@ -3,11 +3,12 @@ per-fill live passes, per-fill cancel, the queue place. No server here (tests/te
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from dgemma_app.backends.base import FillCancelled
-from dgemma_app.batching import DONE, MOVED, Batcher, QueueFull, batch_key
+from dgemma_app.batching import DONE, MOVED, Batcher, QueueFull, StepTimes, batch_key
 from dgemma_app.engine import Engine, FillRequest
 
 TEXTS = [  # different prefix lengths, one or two gaps, an edit, a second window
@@ -142,3 +143,31 @@ def test_a_fill_with_nothing_to_denoise_ends_without_the_model(batcher, engine):
     ticket = batcher.submit(FillRequest.parse(text, "python"), engine.settings(edit_strength=0.0))
     updates(ticket)
     assert ticket.error is None and ticket.result.text == "def f(x):\n    return x\n" and ticket.result.stats.passes == 0
+
+
+def test_step_times_fit_a_call_cost_plus_a_cost_per_row():
+    times = StepTimes()
+    assert times.step(4, 16) == 0.0  # nothing measured yet
+    times.add(rows=2, passes=4, max_passes=16, seconds=0.4)  # 0.1 s a pass
+    assert times.per_pass(4) == pytest.approx(0.2)  # one batch size seen: in proportion to the rows
+    times.add(rows=2, passes=4, max_passes=16, seconds=0.4)  # the first step, with its one-time work, is dropped now
+    times.add(rows=10, passes=4, max_passes=16, seconds=1.2)  # 0.3 s a pass: 0.05 + 0.025 a row
+    assert times.per_pass(6) == pytest.approx(0.2, rel=0.05) and times.per_pass(20) > times.per_pass(10)
+    assert times.step(6, 16) == pytest.approx(times.per_pass(6) * 4, rel=0.01)  # a quarter of max_passes runs
+
+
+def test_a_waiting_fill_is_told_about_how_long_it_then_waits(batcher, engine):
+    """The estimate comes from measured step times: after one fill with the same knobs, a fill waiting behind a
+    running one hears the rest of that step, within 50 % of the wait it then has."""
+    request = FillRequest.parse("x = <FILL:12>\n", "python")
+    knobs = engine.settings(**LONG, candidates=1)  # one window of all 64 passes
+    for _ in range(2):  # measured (the first step's one-time work is left out once a second is measured)
+        updates(batcher.submit(request, knobs))
+    running = batcher.submit(request, knobs)
+    first_pass(running)
+    waiting = batcher.submit(request, engine.settings(**BUSY, candidates=1))  # other knobs: it cannot join
+    told, asked = batcher.place(waiting).eta_seconds, time.perf_counter()
+    first_pass(waiting)
+    waited = time.perf_counter() - asked
+    assert abs(told - waited) <= 0.5 * waited, (told, waited)
+    updates(running), updates(waiting)

@@ -7,6 +7,7 @@ from transformers import DynamicCache
 from transformers.models.diffusion_gemma.generation_diffusion_gemma import EntropyBoundSampler, EntropyBoundSamplerConfig
 
 from dgemma_app.backends.base import FillCancelled
+from dgemma_app.engine import FillRequest
 from dgemma_app.backends.canvas_maths import clamp_scores, entropy_bound_accept, left_to_right_commit
 from dgemma_app.backends.diffusion_gemma import DiffusionGemmaSettings as Settings, shared_prefix_cache, temperature_at
 from dgemma_app.trace import settled_from
@@ -319,3 +320,37 @@ def test_candidate_confidence_is_taken_where_each_token_was_accepted(engine):
     confidences = [c.confidence for c in result.candidates]
     assert all(0 < c <= 1 for c in confidences)
     assert len(set(confidences)) > 1 and max(confidences) < 0.5  # a random model is unsure; the last pass says ~1
+
+
+def test_a_short_gap_gets_a_short_canvas_that_keeps_the_known_text(engine, tiny_loaded):
+    """A canvas sized to the gap (slots + `context_after`, a multiple of 8): the model's 16 cut to 8 here, the
+    known text in it clamped in every pass, the text around the gap unchanged, and the model's config as it was."""
+    settings = Settings(**FAST, context_after=0, candidates=2)
+    fill = engine.begin(FillRequest.parse("x = <FILL:3>\ny = 2\n", "python"), settings)
+    assert fill.canvas == 8 < tiny_loaded.canvas_length
+    assert engine.begin(FillRequest.parse("x = <FILL:3>\ny = 2\n", "python"), Settings(**FAST, context_after=8)).canvas == 16
+    while fill.active:
+        engine.step([fill])
+    result = engine.finish(fill)
+    assert result.text == "x = " + result.fills[0] + "\ny = 2\n"
+    assert tiny_loaded.model.config.canvas_length == tiny_loaded.canvas_length
+    for candidate in result.candidates:
+        first = candidate.trace[0]
+        known = [i for i, s in enumerate(first.state) if s == "known"]
+        assert known and all(len(p.token_ids) == 8 for p in candidate.trace)
+        assert all([p.token_ids[i] for i in known] == [first.token_ids[i] for i in known] for p in candidate.trace)
+
+
+def test_a_short_canvas_fill_is_the_same_whatever_shares_its_call(engine):
+    """Fills share a call only with the same canvas; sharing one changes no fill of its seed."""
+    settings = [Settings(**FAST, context_after=0, seed=s) for s in (4, 5)]
+    requests = [FillRequest.parse(t, "python") for t in ("x = <FILL:3>\ny = 2\n", "def f(a):\n    return <FILL:5>\n")]
+    alone = engine.run(requests[0], settings[0])
+    fills = [engine.begin(r, s) for r, s in zip(requests, settings)]
+    assert {f.canvas for f in fills} == {8}
+    while active := [f for f in fills if f.active]:
+        engine.step(active)
+    shared = engine.finish(fills[0])
+    assert shared.text == alone.text and [p.token_ids for p in shared.trace] == [p.token_ids for p in alone.trace]
+    with pytest.raises(ValueError, match="same canvas"):
+        engine.step([engine.begin(requests[0], settings[0]), engine.begin(requests[0], Settings(**FAST))])

@@ -156,7 +156,7 @@ def test_the_page_api_streams_through_the_replicas(source):
     demo = build_demo(source)
     url = launch(demo, port=None, concurrency=2, queue_size=8, block=False)
     try:
-        job = Client(url, verbose=False).submit(text=CODE, language="python", **LONG, api_name="/fill")
+        job = Client(url, verbose=False).submit(text=CODE, language="python", **LONG, stream_passes=True, api_name="/fill")
         text, report, stats, _ = job.result(timeout=120)
         running = [u for u in job.outputs() if u[1] == {"status": "running"}]
         assert running and running[-1][2]["passes"] > 0

@@ -39,7 +39,8 @@ def test_fill_streams_passes_before_the_result(server):
     client, _ = server
     # 24 slots on a 16-token canvas: two windows, so the fill outlasts the 0.1 s redraw throttle; one_line off (a
     # switch turned off reaches the engine), or a line break could end the gap in the first window
-    job = client.submit(text=CODE, language="python", max_passes=20, confidence_threshold=1e-9, candidates=1, one_line=False, api_name="/fill")
+    job = client.submit(text=CODE, language="python", max_passes=20, confidence_threshold=1e-9, candidates=1, one_line=False,
+                        stream_passes=True, api_name="/fill")
     text, report, stats, details = job.result(timeout=120)
     updates = job.outputs()
     running = [u for u in updates if u[1] == {"status": "running"}]

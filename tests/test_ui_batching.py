@@ -48,7 +48,7 @@ def test_two_clients_share_a_batch_each_with_its_own_result_and_passes(server):
     url, service = server
     shared = service.batcher().sizes[2]
     blocker = occupied(url)
-    jobs = [user(url).submit(text=t, seed=i, **LONG, api_name="/fill") for i, t in enumerate(TEXTS)]
+    jobs = [user(url).submit(text=t, seed=i, **LONG, stream_passes=True, api_name="/fill") for i, t in enumerate(TEXTS)]
     firsts = [next(job) for job in jobs]  # both are waiting in the service
     assert all(f[1] == {"status": "running"} and f[2]["queue_position"] in (1, 2) for f in firsts)
     blocker.cancel()
@@ -64,7 +64,7 @@ def test_two_clients_share_a_batch_each_with_its_own_result_and_passes(server):
 def test_cancelling_one_client_leaves_the_other_intact(server):
     url, service = server
     blocker = occupied(url)
-    dropped, kept = (user(url).submit(text=TEXTS[1], seed=s, **LONG, api_name="/fill") for s in (1, 2))
+    dropped, kept = (user(url).submit(text=TEXTS[1], seed=s, **LONG, stream_passes=True, api_name="/fill") for s in (1, 2))
     next(dropped), next(kept)
     blocker.cancel()
     while "step" not in next(dropped)[2]:  # the shared batch is running
@@ -100,3 +100,18 @@ def test_a_waiting_client_hears_its_place_and_an_estimate(server):
     blocker.cancel()
     assert waiting.result(timeout=WAIT)[1]["status"] == "done"
     assert "queue_position" not in waiting.outputs()[-1][2]  # the result's stats
+
+
+def test_an_api_client_gets_every_pass_only_when_it_asks(server):
+    """Streaming costs the server: a client that does not ask gets progress and its result, one that asks
+    (`stream_passes`) gets every pass, in order; both the same fill for the same seed."""
+    url, service = server
+    knobs = dict(text=TEXTS[1], seed=3, **LONG)  # one window of all 64 passes
+    expected = alone(service, TEXTS[1], seed=3, **LONG)
+    quiet, asked = user(url).submit(**knobs, api_name="/fill"), user(url).submit(**knobs, stream_passes=True, api_name="/fill")
+    for job in (quiet, asked):
+        filled, report, stats, _ = job.result(timeout=WAIT)
+        assert report["status"] == "done" and filled == expected.text and stats["passes"] == 64
+    running = [[u[2] for u in job.outputs() if u[1] == {"status": "running"}] for job in (quiet, asked)]
+    assert not any("step" in u for u in running[0])
+    assert [u["step"] for u in running[1] if "step" in u] == list(range(1, 65))

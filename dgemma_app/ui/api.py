@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 UNEXPECTED = "The fill failed unexpectedly; the server log has the details."
 
 
-def fill_updates(service: FillSource, text: Any, language: Any, with_trace: bool, knobs: dict[str, Any]) -> Iterator[tuple[str, dict, dict, dict]]:
+def fill_updates(service: FillSource, text: Any, language: Any, with_trace: bool, knobs: dict[str, Any],
+                 stream_passes: bool = False) -> Iterator[tuple[str, dict, dict, dict]]:
     """The /fill endpoint's body (`fill_endpoint` gives it its signature): streamed progress, then the result."""
     switches = {s.name: s.default for s in front_end_settings() if s.kind is bool}
     # a switch at its knob's default is not given: the model's default applies (as for an empty number)
@@ -30,7 +31,8 @@ def fill_updates(service: FillSource, text: Any, language: Any, with_trace: bool
         for name, value in (("text", text), ("language", language or AUTO)):
             if not isinstance(value, str):
                 raise ValueError(f"{name} must be a string; it was {type(value).__name__} {value!r}.")
-        for update in service.run(service.request(text, language or AUTO), overrides):
+        live = bool(stream_passes)  # asked: every pass, each its own update; else progress only
+        for update in service.run(service.request(text, language or AUTO), overrides, interval=0.0 if live else 0.1, passes=live):
             if isinstance(update, Progress):
                 yield text, {"status": "running"}, _progress(update), {}
             else:
@@ -83,6 +85,8 @@ Returns:
     The filled text, the parse report, the stats, and the details (candidates, notes, trace).
 """
 WITH_TRACE_DOC = "with_trace: include every denoising pass of the best candidate in the details."
+STREAM_PASSES_DOC = ("stream_passes: while the model runs, send each pass as it is computed (its draft in the stats); "
+                     "off: progress about once a second, then the result.")
 WITH_TRACE_BEFORE = "exact_length"  # where with_trace has always sat: positional REST clients rely on the order
 
 
@@ -99,13 +103,16 @@ def fill_endpoint(service: FillSource) -> Callable[..., Iterator[tuple[str, dict
     at = next((i for i, p in enumerate(params) if p.name == WITH_TRACE_BEFORE), len(params))
     params.insert(at, P("with_trace", P.POSITIONAL_OR_KEYWORD, default=False, annotation=bool))
     docs.insert(at - 2, WITH_TRACE_DOC)
+    params.append(P("stream_passes", P.POSITIONAL_OR_KEYWORD, default=False, annotation=bool))  # last: positional clients
+    docs.append(STREAM_PASSES_DOC)
     signature = inspect.Signature(params, return_annotation=tuple[str, dict, dict, dict])
 
     def api_fill(*args, **kwargs):  # a generator: gr.api reads the hint for the shape of each streamed update
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         values = dict(bound.arguments)
-        yield from fill_updates(service, values.pop("text"), values.pop("language"), values.pop("with_trace"), values)
+        text, language, with_trace, stream = (values.pop(k) for k in ("text", "language", "with_trace", "stream_passes"))
+        yield from fill_updates(service, text, language, with_trace, values, stream)
 
     api_fill.__signature__ = signature
     api_fill.__annotations__ = {p.name: p.annotation for p in params} | {"return": signature.return_annotation}

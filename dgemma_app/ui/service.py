@@ -9,10 +9,11 @@ rows stop being shown and are dropped at the next window, while the fills sharin
 from __future__ import annotations
 
 import argparse
+import os
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 from .. import syntax
@@ -26,6 +27,15 @@ from ..wiring import limits_from_args, load_from_args
 
 AUTO = syntax.AUTO
 HEARTBEAT = 1.0  # seconds: a waiting client hears at least this often, news or not
+QUIET = 4  # fills in the service up to which each client hears of passes every `interval`
+BUSY = 8  # fills in the service from which a fill at the default candidates runs one (`under_load`)
+
+
+def update_interval(pending: int, interval: float) -> float:
+    """Seconds between a live fill's updates: `interval` while at most QUIET fills are in the service, then longer in
+    proportion, up to HEARTBEAT. Each update is web work for the one server process (under the same GIL as the
+    model's Python); the page still shows every pass from the result's trace."""
+    return min(HEARTBEAT, interval * max(1.0, pending / QUIET))
 
 
 @dataclass
@@ -49,6 +59,17 @@ def resolve_language(text: str, language: str) -> str:
         raise syntax.UnknownLanguageError(f"{err} {how}") from None
 
 
+def under_load(settings: FillSettings, defaults: FillSettings, pending: int) -> tuple[FillSettings, str | None]:
+    """The candidates policy: with BUSY or more fills in the service, a fill left at the default candidates runs
+    one (each candidate is a row of every pass, so this halves its compute at the default 2), and its notes say so.
+    A fill that asked for another number keeps it."""
+    if pending < BUSY or settings.candidates == 1 or settings.candidates != defaults.candidates:
+        return settings, None
+    note = (f"The model was busy ({pending} fills in line), so this fill ran 1 candidate instead of {settings.candidates}; "
+            "fill again when it is quieter for more.")
+    return replace(settings, candidates=1), note
+
+
 class Service:
     """One model for every session, loaded lazily and thread-safely, plus the request limits."""
 
@@ -63,6 +84,9 @@ class Service:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "Service":
+        """The server's model gets `--threads`, else every core but one: the web framework runs in the same process
+        beside it (on 2 busy cores two torch threads were 2.7-4.7x slower than one: BENCHMARKS.md)."""
+        args = argparse.Namespace(**{**vars(args), "threads": args.threads or max(1, (os.cpu_count() or 1) - 1)})
         return cls(lambda: load_from_args(args), args.model, limits_from_args(args), args.max_batch, args.queue_size)
 
     @property
@@ -104,16 +128,17 @@ class Service:
         """Markers, limits and language checked once, before any model work. Raises ValueError for the user."""
         return FillRequest.parse(text, language, self.limits, resolve_language)
 
-    def run(self, request: FillRequest, overrides: dict, interval: float = 0.1) -> Iterator[Progress | FillResult]:
-        """Queue the fill for the model. Yields Progress when there is news (a pass, a new place in the queue;
-        at most every `interval` seconds, the model is never waited on) or else every `HEARTBEAT` seconds, then
-        the FillResult. Raises SettingsError / ModelLoadError for bad settings or model, and QueueFull (a
-        ValueError) when the queue is full."""
+    def run(self, request: FillRequest, overrides: dict, interval: float = 0.1, passes: bool = True) -> Iterator[Progress | FillResult]:
+        """Queue the fill for the model. Yields Progress when there is news (a pass when `passes`, a new place in
+        the queue; at most every `update_interval` seconds, the model is never waited on) or else every `HEARTBEAT`
+        seconds, then the FillResult. Without `passes` no pass is made into trace data while the batch runs, and
+        Progress counts the passes of the windows done. Raises SettingsError / ModelLoadError for bad settings or
+        model, and QueueFull (a ValueError) when the queue is full."""
         batcher = self.batcher()
-        settings = batcher.engine.settings(**overrides)
+        settings, busy = under_load(batcher.engine.settings(**overrides), batcher.engine.settings(), batcher.pending)
         cancel = threading.Event()
         started = time.perf_counter()
-        ticket = batcher.submit(request, settings, cancel)
+        ticket = batcher.submit(request, settings, cancel, live=passes, notes=[busy] if busy else [])
         try:
             latest, count, done = None, 0, False
             while not done:
@@ -128,9 +153,9 @@ class Service:
                         break
                     if item is not MOVED:
                         latest, count = item, count + 1
-                    deadline = deadline or time.monotonic() + interval
+                    deadline = deadline or time.monotonic() + update_interval(batcher.pending, interval)
                 if not done:
-                    yield Progress(latest, count, time.perf_counter() - started, batcher.place(ticket))
+                    yield Progress(latest, count if passes else ticket.fill.passes, time.perf_counter() - started, batcher.place(ticket))
             if ticket.error is not None:
                 raise ticket.error
             yield ticket.result

@@ -34,6 +34,7 @@ class FillSource(Protocol):
     def request(self, text: str, language: str) -> FillRequest:
         """The input parsed and checked against the limits. Raises ValueError for the user."""
 
-    def run(self, request: FillRequest, overrides: dict) -> Iterator[Progress | FillResult]:
-        """Progress while the model works, then the result; closing the iterator cancels the fill.
+    def run(self, request: FillRequest, overrides: dict, interval: float = 0.1, passes: bool = True) -> Iterator[Progress | FillResult]:
+        """Progress while the model works (with its passes when `passes`, at most every `interval` seconds, longer
+        under load), then the result; closing the iterator cancels the fill.
         Raises ValueError (settings), ModelLoadError or FillUnavailable."""
