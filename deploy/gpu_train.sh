@@ -11,7 +11,7 @@
 # Flags after MINUTES override the defaults below (`--init-from`, `--hidden-size`, `--batch-size` ...).
 # Environment: CARRY (runs/carry), WHL (.whl: wheels, installed when the folder is there), DEVICE (cuda),
 #   OUT (runs/gpu-out), RUN (runs/gpu), PYTHON (python3), BATCH (768), SHARD (15MB: largest weights file),
-#   EVAL_LIMIT (200 tasks per set), EVAL_TIMEOUT (240 s per set); prepare only: CORPUS (runs/corpus-all, built if
+#   EVAL_LIMIT (200 tasks per set), EVAL_TIMEOUT (180 s per set); prepare only: CORPUS (runs/corpus-all, built if
 #   missing), HELDOUT (runs/corpus, built if missing), HUMANEVAL (../shared/benchmarks/human-eval-infilling),
 #   WHEELS (download; "skip": use $WHL as it is), MARGIN_MIB (1.5).
 set -euo pipefail
@@ -65,7 +65,7 @@ install() {  # the returned files → a model folder that load_model reads (its 
 }
 
 train() {
-    local minutes=${1:-5.5}
+    local minutes=${1:-5}
     [ $# -gt 0 ] && shift
     local device=${DEVICE:-cuda} out=${OUT:-runs/gpu-out} run=${RUN:-runs/gpu} started=$SECONDS
     [ -f "$CARRY/pack.npz" ] || { echo "no $CARRY/pack.npz: run 'bash deploy/gpu_train.sh prepare' first, and carry $CARRY" >&2; exit 1; }
@@ -116,7 +116,7 @@ EOF
 }
 
 evaluate() {  # the three sets side by side (the GPU is shared; each process fills one task at a time)
-    local model=$1 out=$2 device=$3 evals=$4 limit=${EVAL_LIMIT:-200} seconds=${EVAL_TIMEOUT:-240}
+    local model=$1 out=$2 device=$3 evals=$4 limit=${EVAL_LIMIT:-200} seconds=${EVAL_TIMEOUT:-180}
     local map=cpu && [ "$device" != cpu ] && map=auto
     mkdir -p "$evals"
     local common=(--model "$model" --device-map "$map" --threads 2 --no-progress --data "$CARRY/human-eval-infilling"
