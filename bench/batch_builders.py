@@ -1,7 +1,7 @@
 """Training batches per second: the CPU builder (`make_batch`, a Python loop over rows) against the device builder
 (`--device-batches`, tensor operations over the batch), side by side in one run.
 
-    python -m bench.batch_builders [--pack runs/carry/pack.npz] [--batch-size 512] [--batches 20] [--threads 1]
+    python -m bench.batch_builders [--pack runs/carry/pack.npz] [--batch-size 768] [--batches 20] [--threads 1]
                                    [--device cpu cuda]
 
 The objective is the GPU recipe's (`deploy/gpu_train.sh`: canvas 64, context 128, line-end gaps at 0.5, 30 %
@@ -61,7 +61,7 @@ def builders_for(stream, obj: ObjectiveConfig, batch_size: int, vocab: int, devi
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pack", type=Path, default=Path("runs/carry/pack.npz"), help="made by `python -m dgemma_app.train pack`")
-    p.add_argument("--batch-size", type=int, default=512, help="canvases per batch (the GPU recipe's)")
+    p.add_argument("--batch-size", type=int, default=768, help="canvases per batch (the GPU recipe's)")
     p.add_argument("--batches", type=int, default=20, help="timed batches per builder, after one untimed")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", dest="devices", nargs="+", default=["cpu"], help="where the device builder runs")

@@ -9,33 +9,34 @@
 #   Back here:   bash deploy/gpu_train.sh install RETURNED_FOLDER [MODEL_FOLDER]   (default models/dgemma-code-tiny)
 #
 # Flags after MINUTES override the defaults below (`--init-from`, `--hidden-size`, `--batch-size` ...).
-# Environment: CARRY (runs/carry), DEVICE (cuda), OUT (runs/gpu-out), RUN (runs/gpu), PYTHON (python3),
-#   SHARD (15MB: largest weights file), EVAL_LIMIT (200 tasks per set), EVAL_TIMEOUT (240 s per set);
-#   prepare only: CORPUS (runs/corpus-max, built if missing), HELDOUT (runs/corpus, built if missing),
-#   HUMANEVAL (../shared/benchmarks/human-eval-infilling), WHEELS (download; "skip": none), MARGIN_MIB (1.5).
+# Environment: CARRY (runs/carry), WHL (.whl: wheels, installed when the folder is there), DEVICE (cuda),
+#   OUT (runs/gpu-out), RUN (runs/gpu), PYTHON (python3), BATCH (768), SHARD (15MB: largest weights file),
+#   EVAL_LIMIT (200 tasks per set), EVAL_TIMEOUT (180 s per set); prepare only: CORPUS (runs/corpus-all, built if
+#   missing), HELDOUT (runs/corpus, built if missing), HUMANEVAL (../shared/benchmarks/human-eval-infilling),
+#   WHEELS (download; "skip": use $WHL as it is), MARGIN_MIB (1.5).
 set -euo pipefail
-CARRY=${CARRY:-runs/carry} PYTHON=${PYTHON:-python3}
+CARRY=${CARRY:-runs/carry} PYTHON=${PYTHON:-python3} WHL=${WHL:-.whl}
 LIMIT_BYTES=$((64 * 1024 * 1024))  # what a device run carries: the repo's files, the wheels and runs/carry
 
-travelling_bytes() {  # bytes a device run started here sends when it carries .whl and $CARRY
-    { git ls-files -z --cached --others --exclude-standard; find .whl "$CARRY" -type f -print0 2>/dev/null || true; } \
+travelling_bytes() {  # bytes a device run started here sends when it carries $WHL and $CARRY
+    { git ls-files -z --cached --others --exclude-standard; find "$WHL" "$CARRY" -type f -print0 2>/dev/null || true; } \
         | "$PYTHON" -c 'import os, sys; print(sum(os.path.getsize(p) for p in set(sys.stdin.read().split("\0")) if os.path.isfile(p)))'
 }
 
 prepare() {
-    local corpus=${CORPUS:-runs/corpus-max} heldout=${HELDOUT:-runs/corpus}
+    local corpus=${CORPUS:-runs/corpus-all} heldout=${HELDOUT:-runs/corpus}
     local humaneval=${HUMANEVAL:-../shared/benchmarks/human-eval-infilling}
     [ -f "$corpus/train.jsonl" ] || "$PYTHON" -m dgemma_app.train corpus --out "$corpus" \
-        --package-cap-chars 40000000 --stdlib-cap-chars 40000000  # every file the sources have (131M characters here)
+        --package-cap-chars 200000000 --stdlib-cap-chars 200000000  # every file the sources have
     [ -f "$heldout/val.jsonl" ] || "$PYTHON" -m dgemma_app.train corpus --out "$heldout"  # the eval's held-out files
     if [ "${WHEELS:-download}" != skip ]; then  # the device image has transformers 5.17 and no tree-sitter
         grep -qx '/.whl/' "$(git rev-parse --git-common-dir)/info/exclude" 2>/dev/null \
             || echo /.whl/ >> "$(git rev-parse --git-common-dir)/info/exclude"
-        "$PYTHON" -m pip download -q --no-deps --only-binary=:all: -d .whl --python-version 3.12 --implementation cp \
+        "$PYTHON" -m pip download -q --no-deps --only-binary=:all: -d "$WHL" --python-version 3.12 --implementation cp \
             --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
             --platform manylinux1_x86_64 transformers==5.23.0 huggingface_hub==2.4.0 tokenizers==0.23.3 httpx2==2.16.2 \
             httpcore2==2.16.2 truststore==0.10.5 tree-sitter==0.26.1 tree-sitter-python==0.25.0
-        "$PYTHON" deploy/trim_wheel.py .whl/transformers-*.whl  # 13.3 MB → 2.3 MB: room for 11 MB more corpus
+        "$PYTHON" deploy/trim_wheel.py "$WHL"/transformers-*.whl  # 13.3 MB → 2.3 MB: room for 11 MB more corpus
     fi
     rm -rf "$CARRY" && mkdir -p "$CARRY/heldout" "$CARRY/human-eval-infilling"
     cp "$heldout/val.jsonl" "$CARRY/heldout/"
@@ -51,7 +52,7 @@ prepare() {
         --max-mib "$mib"
     local total
     total=$(travelling_bytes)
-    echo "a device run carrying .whl and $CARRY sends $total bytes ($((total * 100 / LIMIT_BYTES)) % of 64 MiB)"
+    echo "a device run carrying $WHL and $CARRY sends $total bytes ($((total * 100 / LIMIT_BYTES)) % of 64 MiB)"
 }
 
 install() {  # the returned files → a model folder that load_model reads (its LEDGER.md stays)
@@ -64,12 +65,12 @@ install() {  # the returned files → a model folder that load_model reads (its 
 }
 
 train() {
-    local minutes=${1:-5.5}
+    local minutes=${1:-5}
     [ $# -gt 0 ] && shift
     local device=${DEVICE:-cuda} out=${OUT:-runs/gpu-out} run=${RUN:-runs/gpu} started=$SECONDS
     [ -f "$CARRY/pack.npz" ] || { echo "no $CARRY/pack.npz: run 'bash deploy/gpu_train.sh prepare' first, and carry $CARRY" >&2; exit 1; }
-    if [ -d .whl ]; then  # packages the image lacks, carried as wheels
-        "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    if [ -d "$WHL" ]; then  # packages the image lacks, carried as wheels
+        "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHL"/*.whl
         export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
     fi
     export PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE
@@ -115,7 +116,7 @@ EOF
 }
 
 evaluate() {  # the three sets side by side (the GPU is shared; each process fills one task at a time)
-    local model=$1 out=$2 device=$3 evals=$4 limit=${EVAL_LIMIT:-200} seconds=${EVAL_TIMEOUT:-240}
+    local model=$1 out=$2 device=$3 evals=$4 limit=${EVAL_LIMIT:-200} seconds=${EVAL_TIMEOUT:-180}
     local map=cpu && [ "$device" != cpu ] && map=auto
     mkdir -p "$evals"
     local common=(--model "$model" --device-map "$map" --threads 2 --no-progress --data "$CARRY/human-eval-infilling"

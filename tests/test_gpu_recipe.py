@@ -65,7 +65,7 @@ def _script(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 def test_the_gpu_recipe_dry_runs_on_the_cpu_at_tiny_scale(workdir, tmp_path):  # noqa: F811
     carry, out, run, dest = tmp_path / "carry", tmp_path / "out", tmp_path / "run", tmp_path / "model"
     env = {"CARRY": str(carry), "CORPUS": str(workdir["corpus"]), "HELDOUT": str(workdir["corpus"]),
-           "HUMANEVAL": str(_humaneval_single_line(tmp_path / "humaneval")), "WHEELS": "skip", "PYTHON": sys.executable,
+           "HUMANEVAL": str(_humaneval_single_line(tmp_path / "humaneval")), "WHEELS": "skip", "WHL": str(tmp_path / "no-wheels"), "PYTHON": sys.executable,
            "PYTHONPATH": str(ROOT), "DEVICE": "cpu", "OUT": str(out), "RUN": str(run), "SHARD": "120KB", "EVAL_LIMIT": "2"}
 
     prepared = _script(["prepare"], env).stdout
