@@ -22,14 +22,14 @@ NAMES = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScri
 HEAD = 2000  # characters judged (about 50 lines): enough to tell, and quick on any input (parsed once per grammar)
 CLEAR_FIT = 0.9  # a grammar "clearly fits" when at most a tenth of the tokens sit in errors
 TIE = 0.03  # grammars this close to the best fit are told apart by hints
-MIN_TOKENS = 3  # fewer tokens say nothing: "hello" parses as Python, JavaScript and Rust alike
+MIN_TOKENS = 2  # one token says nothing: "hello" parses as Python, JavaScript and Rust alike
 
 _MARKER_LINE = re.compile(r"^([ \t]*)(?:<FILL(?::\d+)?>|</?EDIT>)[ \t]*$", re.MULTILINE)
 _MARKER = re.compile(r"<FILL(?::\d+)?>")
 _EDIT_TAG = re.compile(r"</?EDIT>")
 _TOKEN = re.compile(r"\w+|[^\w\s]")
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
-_SENTENCE_END = re.compile(r"[^\W\d_][.!?…][\"”’)]*(?:\s|$)")
+_WORD = re.compile(r"\b[^\W\d_]+(?:['’][^\W\d_]+)?\b")  # "x1" is no word
+_SENTENCE_END = re.compile(r"[^\W_][.!?…][\"”’)]*(?:\s|$)")
 _CODE_SYMBOLS = re.compile(r"([{}\[\]();=<>#$\\|_`*&^~])\1*")  # a run (a Markdown rule "====") counts once
 
 # Keyword hints, only to break ties between grammars that fit about equally.
@@ -97,15 +97,15 @@ def grammar_fit(text: str, language: str) -> tuple[float, int]:
 
 
 def prose_score(text: str) -> float:
-    """How much `text` reads as sentences, in [0, 1]: mostly words, few code symbols, sentence ends."""
+    """How much `text` reads as sentences, in [0, 1]: mostly words, few code symbols, sentence ends; 0.5 is the bar."""
     words = len(_WORD.findall(text))
-    if words < 4:
+    if words < 3:
         return 0.0
     symbols = len(_CODE_SYMBOLS.findall(text))
     ends = len(_SENTENCE_END.findall(text))
     wordy = min(1.0, words / max(1, len(_TOKEN.findall(text))) / 0.8)  # prose is ~85 % words, code ~50 %
     clean = max(0.0, 1.0 - 4 * symbols / words)  # one code symbol per eight words halves it
-    return round(wordy * clean * (1.0 if ends else 0.5), 3)
+    return round(wordy * clean * (1.0 if ends else 0.4), 3)  # no sentence: below the bar
 
 
 def _hints(text: str, language: str) -> int:
@@ -123,10 +123,13 @@ def detect_language(text: str) -> Detection:
     best_fit = max(scores[lang] for lang in CODE)
     tied = [lang for lang in CODE if scores[lang] >= best_fit - TIE]
     best = max(tied, key=lambda lang: (_hints(head, lang), -CODE.index(lang)))
+    closest = f"no language fits; the closest, {NAMES[best]}, fails on {1 - best_fit:.0%} of the text"
     if best_fit >= CLEAR_FIT:
-        errors = fits[best][1]
-        how = "with no errors" if errors == 0 else f"with {errors} small error{'s' * (errors > 1)}"
-        return Detection(best, scores, f"parses as {NAMES[best]} {how}")
+        if _CODE_SYMBOLS.search(head) or _hints(head, best):
+            errors = fits[best][1]
+            how = "with no errors" if errors == 0 else f"with {errors} small error{'s' * (errors > 1)}"
+            return Detection(best, scores, f"parses as {NAMES[best]} {how}")
+        closest = f"it parses as {NAMES[best]} but holds no code symbol or keyword"  # "Hello, world!" is TypeScript
     if scores[TEXT] >= 0.5:
         return Detection(TEXT, scores, "reads as prose, sentences that no programming language parses")
-    return Detection(None, scores, f"no language fits; the closest, {NAMES[best]}, fails on {1 - best_fit:.0%} of the text")
+    return Detection(None, scores, closest)

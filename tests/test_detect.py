@@ -52,6 +52,10 @@ def test_the_set_covers_every_language_and_shares_no_snippet_with_the_examples()
         ("The function of the liver is to filter the blood. <FILL> It also stores energy.", "text"),
         ("In class we import ideas; then we return home for a while.", "text"),
         ("Dear team, the release is on Friday. <FILL> Thanks!", "text"),
+        ("The answer is 42.", "text"),
+        ("import os", "python"),
+        ('fmt.Println("hi")', "go"),  # parses in several grammars: the keyword hints decide
+        ('console.log("hi")', "javascript"),
     ],
 )
 def test_detects(text, language):
@@ -61,10 +65,20 @@ def test_detects(text, language):
         assert detection.scores[language] == max(detection.scores[lang] for lang in CODE)
 
 
-@pytest.mark.parametrize("text", ["", "   \n", "<FILL>", "<FILL>\n<EDIT></EDIT>", "hello", "x1 <FILL> y2", "yes no maybe"])
-def test_nothing_fits_says_so(text):
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "there is no text"),
+        ("   \n<FILL>\n<EDIT></EDIT>", "there is no text"),
+        ("hello", "too little text"),
+        ("x1 <FILL> y2", "no language fits; the closest, Python, fails on 67% of the text"),
+        ("yes no maybe", "no language fits"),  # words, but no sentence
+        ("Hello, world!", "parses as TypeScript but holds no code symbol or keyword"),
+    ],
+)
+def test_nothing_fits_says_why(text, reason):
     detection = syntax.detect_language(text)
-    assert detection.language is None and detection.reason
+    assert detection.language is None and reason in detection.reason
 
 
 def test_detection_is_plain_frozen_data_with_a_reason():
