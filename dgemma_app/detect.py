@@ -16,6 +16,7 @@ from .grammars import TEXT, error_nodes, parser
 
 # The languages detection chooses from, in tie order; tsx (TypeScript with JSX) is only ever picked by name.
 CODE: tuple[str, ...] = ("python", "javascript", "c", "go", "rust", "java", "cpp", "typescript")
+# What the reason (and the page) calls each language.
 NAMES = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScript", "go": "Go", "rust": "Rust",
          "java": "Java", "c": "C", "cpp": "C++", "tsx": "TSX", TEXT: "prose"}
 
@@ -61,7 +62,8 @@ _HINTS: dict[str, tuple[re.Pattern[str], ...]] = {
 @dataclass(frozen=True)
 class Detection:
     """What "auto" chose: a canonical language ("text" for prose, None when nothing fits), every candidate's
-    score in [0, 1] (a grammar's fit, or for "text" how much the text reads as sentences), and why, in words."""
+    score in [0, 1] (a grammar's fit, or for "text" how much the text reads as sentences; none for too little
+    text), and why, in words."""
 
     language: str | None
     scores: dict[str, float] = field(default_factory=dict)
@@ -109,6 +111,7 @@ def prose_score(text: str) -> float:
 
 
 def _hints(text: str, language: str) -> int:
+    """How many of `language`'s keyword hints occur in `text`."""
     return sum(pattern.search(text) is not None for pattern in _HINTS[language])
 
 

@@ -1,4 +1,5 @@
-"""Syntax checks for filled code: which language a file is, where it fails to parse, how to rank fills.
+"""Syntax checks for filled code: which language a file is (by name, extension or `detect`), where it fails to
+parse, how to rank fills.
 
 tree-sitter is error-tolerant, so a broken file still yields a tree; its ERROR and MISSING nodes tell
 the user *where* a fill went wrong. Its Python grammar is looser than CPython (it accepts an empty
