@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import tree_sitter
 
-from .detect import Detection, detect_language  # noqa: F401  (part of this module's interface)
+from .detect import Detection, detect_language
 from .grammars import LANGUAGES, TEXT, error_nodes, parser
 
 EXTENSIONS: dict[str, str] = {
