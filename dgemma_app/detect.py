@@ -1,7 +1,7 @@
 """Which language a pasted text is, for the "auto" choice: every grammar's fit, a prose test, keyword hints.
 
 tree-sitter's error recovery lets many grammars accept much, so a grammar's fit is the share of the text's
-tokens that lie outside its ERROR nodes (a MISSING token costs one). Code is chosen only when a grammar
+tokens that its parse explains: all but the loose tokens in ERROR nodes (a MISSING token costs one). Code is chosen only when a grammar
 clearly fits; among grammars that fit about equally (plain C is also C++, most JavaScript also TypeScript)
 keyword hints decide, then the order of `CODE` (the smaller language first). Sentences that no grammar
 takes are prose. The gap markers are masked first: a marker alone on its line is dropped (an empty line
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+import tree_sitter
 
 from .grammars import TEXT, error_nodes, parser
 
@@ -84,18 +86,32 @@ def _head(text: str) -> str:
     return text[: cut if cut > 0 else HEAD]
 
 
+def _loose_tokens(root: tree_sitter.Node, data: bytes) -> int:
+    """Tokens of the tree that no well-formed construct explains: a MISSING token, the leaves an ERROR holds
+    directly (what it wraps whole, such as a function the parser resynchronised on, is explained). A loop, not
+    recursion: nesting may be as deep as the text is long."""
+    loose, stack = 0, [root]
+    while stack:
+        node = stack.pop()
+        if node.is_missing:
+            loose += 1
+        elif node.is_error:
+            leaves = [node] if node.child_count == 0 else [c for c in node.children if c.child_count == 0]
+            loose += max(1, sum(len(_TOKEN.findall(data[c.start_byte : c.end_byte].decode("utf-8", "replace"))) for c in leaves))
+            stack.extend(c for c in node.children if c.child_count)
+        elif node.has_error:
+            stack.extend(node.children)
+    return loose
+
+
 def grammar_fit(text: str, language: str) -> tuple[float, int]:
-    """(share of tokens outside `language`'s parse errors, the number of errors): 1.0 parses cleanly."""
+    """(share of tokens that `language`'s parse explains, the number of errors): 1.0 parses cleanly."""
     tokens = len(_TOKEN.findall(text))
     if not tokens:
         return 0.0, 0
     data = text.encode("utf-8", "surrogatepass")
-    cost = errors = 0
-    for node in error_nodes(parser(language).parse(data).root_node):
-        errors += 1
-        span = data[node.start_byte : node.end_byte].decode("utf-8", "replace")
-        cost += 1 if node.is_missing else max(1, len(_TOKEN.findall(span)))
-    return max(0.0, 1.0 - cost / tokens), errors
+    root = parser(language).parse(data).root_node
+    return max(0.0, 1.0 - _loose_tokens(root, data) / tokens), sum(1 for _ in error_nodes(root))
 
 
 def prose_score(text: str) -> float:

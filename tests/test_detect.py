@@ -104,5 +104,6 @@ def test_markers_are_masked_neutrally():
 def test_only_the_head_is_read_so_huge_input_stays_quick():
     tail_only = "The end of a long file, in plain words.\n"
     assert syntax.detect_language("\n" * (1 << 20) + tail_only).language is None  # only blank lines in the head
+    assert syntax.detect_language("(" * (1 << 16)).language is None  # as deep as it is long: no recursion limit
     python = "x = [1, 2, 3]\n" * (2 * HEAD // 14)
     assert syntax.detect_language(python + "}{ ][ " * (1 << 16)).language == "python"  # garbage past the head unseen
