@@ -78,12 +78,20 @@ def masked(text: str) -> str:
     return _EDIT_TAG.sub("", _MARKER.sub("x", text))
 
 
-def _head(text: str) -> str:
-    """The first HEAD characters, cut at a line end when there is one, so no grammar sees half a line."""
+def judged(text: str) -> str:
+    """The part of `text` detection reads: the first HEAD characters, cut at a line end when there is one (no
+    grammar sees half a line) and before a block comment or triple-quoted string the cut would leave open (a
+    licence comment often is one)."""
     if len(text) <= HEAD:
         return text
     cut = text.rfind("\n", 0, HEAD)
-    return text[: cut if cut > 0 else HEAD]
+    head = text[: cut if cut > 0 else HEAD]
+    if (start := head.rfind("/*")) > head.rfind("*/"):
+        head = head[:start]
+    for quotes in ('"""', "'''"):
+        if head.count(quotes) % 2:
+            head = head[: head.rfind(quotes)]
+    return head
 
 
 def _loose_tokens(root: tree_sitter.Node, data: bytes) -> int:
@@ -133,7 +141,7 @@ def _hints(text: str, language: str) -> int:
 
 def detect_language(text: str) -> Detection:
     """The language of `text` for the "auto" choice; see the module docstring for how."""
-    head = _head(masked(text[: 2 * HEAD]))  # a bounded slice: masking only shortens it
+    head = judged(masked(text[: 2 * HEAD]))  # a bounded slice: masking only shortens it
     if len(_TOKEN.findall(head)) < MIN_TOKENS:
         return Detection(None, {}, "too little text to tell its language" if head.strip() else "there is no text")
     fits = {lang: grammar_fit(head, lang) for lang in CODE}

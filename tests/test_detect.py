@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dgemma_app import syntax
-from dgemma_app.detect import CODE, HEAD, masked
+from dgemma_app.detect import CODE, HEAD, judged, masked
 from dgemma_app.evalsets import read_labelled
 from dgemma_app.ui.examples import EXAMPLES
 
@@ -99,6 +99,15 @@ def test_markers_are_masked_neutrally():
     assert masked("def f():\n    <FILL>\n") == "def f():\n    \n"  # alone on its line: gone
     assert masked("return <FILL:8>;") == "return x;"  # inside a line: an identifier
     assert masked("a = <EDIT>b</EDIT>\n") == "a = b\n"
+
+
+def test_a_long_file_is_cut_before_a_comment_the_cut_would_leave_open():
+    code = "int add(int a, int b) {\n    return a + b;\n}\n" * (HEAD // 80)
+    licence = "/*\n" + " * Permission is granted to use, copy and modify this file.\n" * 100 + " */\n"
+    assert judged(code + licence) == code
+    docstring = 'def f():\n    """' + "Say what f is for.\n" * 200 + '    """\n'
+    assert judged("x = [1, 2, 3]\n" * 10 + docstring) == "x = [1, 2, 3]\n" * 10 + "def f():\n    "
+    assert syntax.detect_language(code + licence).language == "c"
 
 
 def test_only_the_head_is_read_so_huge_input_stays_quick():
