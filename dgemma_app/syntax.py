@@ -1,4 +1,5 @@
-"""Syntax checks for filled code: which language a file is, where it fails to parse, how to rank fills.
+"""Syntax checks for filled code: which language a file is (by name, extension or `detect`), where it fails to
+parse, how to rank fills.
 
 tree-sitter is error-tolerant, so a broken file still yields a tree; its ERROR and MISSING nodes tell
 the user *where* a fill went wrong. Its Python grammar is looser than CPython (it accepts an empty
@@ -18,7 +19,7 @@ from typing import Any, Sequence
 
 import tree_sitter
 
-from .detect import Detection, detect_language  # noqa: F401  (part of this module's interface)
+from .detect import Detection, detect_language
 from .grammars import LANGUAGES, TEXT, error_nodes, parser
 
 EXTENSIONS: dict[str, str] = {

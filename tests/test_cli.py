@@ -239,7 +239,7 @@ def test_stdin_without_lang_detects_it_and_says_so(tiny_model_dir, monkeypatch, 
     ("text", "words"),
     [
         ("x1 <FILL> y2\n", ["Could not tell the language from the text (no language fits;", "Pick it with --lang."]),
-        ("<FILL> ok\n", ["Could not tell the language from the text (too little text", "Pick it with --lang."]),
+        ("<FILL>\n", ["Could not tell the language from the text (there is no text)", "Pick it with --lang."]),
         ("", ["empty"]),  # markers are checked first: an empty input says so
     ],
 )

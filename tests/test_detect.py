@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dgemma_app import syntax
-from dgemma_app.detect import CODE, HEAD, masked
+from dgemma_app.detect import CODE, HEAD, judged, masked
 from dgemma_app.evalsets import read_labelled
 from dgemma_app.ui.examples import EXAMPLES
 
@@ -52,6 +52,10 @@ def test_the_set_covers_every_language_and_shares_no_snippet_with_the_examples()
         ("The function of the liver is to filter the blood. <FILL> It also stores energy.", "text"),
         ("In class we import ideas; then we return home for a while.", "text"),
         ("Dear team, the release is on Friday. <FILL> Thanks!", "text"),
+        ("The answer is 42.", "text"),
+        ("import os", "python"),
+        ('fmt.Println("hi")', "go"),  # parses in several grammars: the keyword hints decide
+        ('console.log("hi")', "javascript"),
     ],
 )
 def test_detects(text, language):
@@ -61,10 +65,20 @@ def test_detects(text, language):
         assert detection.scores[language] == max(detection.scores[lang] for lang in CODE)
 
 
-@pytest.mark.parametrize("text", ["", "   \n", "<FILL>", "<FILL>\n<EDIT></EDIT>", "hello", "x1 <FILL> y2", "yes no maybe"])
-def test_nothing_fits_says_so(text):
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "there is no text"),
+        ("   \n<FILL>\n<EDIT></EDIT>", "there is no text"),
+        ("hello", "too little text"),
+        ("x1 <FILL> y2", "no language fits; the closest, Python, fails on 67% of the text"),
+        ("yes no maybe", "no language fits"),  # words, but no sentence
+        ("Hello, world!", "parses as TypeScript but holds no code symbol or keyword"),
+    ],
+)
+def test_nothing_fits_says_why(text, reason):
     detection = syntax.detect_language(text)
-    assert detection.language is None and detection.reason
+    assert detection.language is None and reason in detection.reason
 
 
 def test_detection_is_plain_frozen_data_with_a_reason():
@@ -87,8 +101,18 @@ def test_markers_are_masked_neutrally():
     assert masked("a = <EDIT>b</EDIT>\n") == "a = b\n"
 
 
+def test_a_long_file_is_cut_before_a_comment_the_cut_would_leave_open():
+    code = "int add(int a, int b) {\n    return a + b;\n}\n" * (HEAD // 80)
+    licence = "/*\n" + " * Permission is granted to use, copy and modify this file.\n" * 100 + " */\n"
+    assert judged(code + licence) == code
+    docstring = 'def f():\n    """' + "Say what f is for.\n" * 200 + '    """\n'
+    assert judged("x = [1, 2, 3]\n" * 10 + docstring) == "x = [1, 2, 3]\n" * 10 + "def f():\n    "
+    assert syntax.detect_language(code + licence).language == "c"
+
+
 def test_only_the_head_is_read_so_huge_input_stays_quick():
     tail_only = "The end of a long file, in plain words.\n"
     assert syntax.detect_language("\n" * (1 << 20) + tail_only).language is None  # only blank lines in the head
+    assert syntax.detect_language("(" * (1 << 16)).language is None  # as deep as it is long: no recursion limit
     python = "x = [1, 2, 3]\n" * (2 * HEAD // 14)
     assert syntax.detect_language(python + "}{ ][ " * (1 << 16)).language == "python"  # garbage past the head unseen
