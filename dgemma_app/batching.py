@@ -114,6 +114,7 @@ class Ticket:
     result: FillResult | None = None
     error: BaseException | None = None
     ended: bool = False
+    windows: int = 0  # window steps it still needs, about (`_windows_left`), kept up to date by the worker
 
     def end(self, result: FillResult | None = None, error: BaseException | None = None) -> None:
         self.result, self.error, self.ended = result, error, True
@@ -150,7 +151,7 @@ class Batcher:
         updates: queue.Queue = queue.Queue()
         fill = self.engine.begin(request, settings, updates.put if live else None, cancel)
         fill.notes += notes
-        ticket = Ticket(fill, (batch_key(settings), fill.canvas), updates)  # one call denoises one canvas length
+        ticket = Ticket(fill, (batch_key(settings), fill.canvas), updates, windows=_windows_left(fill))  # one call: one canvas length
         with self._changed:
             if len(self._waiting) >= self.queue_size:
                 raise QueueFull(f"The queue is full ({len(self._waiting)} fills waiting); try again in a moment.")
@@ -179,7 +180,7 @@ class Batcher:
         """Seconds until a waiting fill starts, from the measured step times: the rest of the step in progress, then
         the steps the worker picks before it (as `_pick` picks them), each fill ahead counted for the windows its
         unfilled slots still need."""
-        left = {t: _windows_left(t.fill) - (t in self._running) for t in self._active + self._waiting}
+        left = {t: t.windows - (t in self._running) for t in self._active + self._waiting}
         order = [t for t in self._active + self._waiting if left[t] > 0 or t is ticket]
         wait = 0.0
         if self._step_started is not None:
@@ -211,6 +212,8 @@ class Batcher:
             rows, before = sum(len(t.fill.active) for t in group), [t.fill.passes for t in group]
             self._step(group)
             with self._changed:
+                for ticket in group:
+                    ticket.windows = _windows_left(ticket.fill)
                 passes = max(t.fill.passes - b for t, b in zip(group, before))
                 self.times.add(rows, passes, group[0].fill.settings.max_passes, time.perf_counter() - self._step_started)
                 self._step_started, self._running = None, []
