@@ -3,7 +3,6 @@ that nothing fits is refused with a message that says why and how to choose."""
 import pytest
 
 from dgemma_app import syntax
-from dgemma_app.prose import guess_language
 from dgemma_app.ui.service import resolve_language
 
 
@@ -17,7 +16,7 @@ from dgemma_app.ui.service import resolve_language
     ],
 )
 def test_auto_resolves_prose_and_code(text, language):
-    assert resolve_language(text, "auto") == language == guess_language(text)
+    assert resolve_language(text, "auto") == language == syntax.detect_language(text).language
 
 
 def test_auto_refuses_what_nothing_fits_and_says_why():
