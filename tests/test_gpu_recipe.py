@@ -108,6 +108,13 @@ def test_the_gpu_recipe_dry_runs_on_the_cpu_at_tiny_scale(workdir, tmp_path):  #
     dest.mkdir()
     (dest / "LEDGER.md").write_text("kept\n")
     (dest / "model.safetensors").write_text("an older single-file export, replaced")
+    partial = tmp_path / "partial"  # a shard lost on the way back: nothing is installed
+    partial.mkdir()
+    for p in [out / "model-meta.tar", *shards[1:]]:
+        (partial / p.name).write_bytes(p.read_bytes())
+    refused = subprocess.run(["bash", str(ROOT / "deploy" / "gpu_train.sh"), "install", str(partial), str(dest)], cwd=ROOT,
+                             env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and shards[0].name in refused.stderr and (dest / "model.safetensors").exists()
     _script(["install", str(out), str(dest)], env)
     assert (dest / "LEDGER.md").read_text() == "kept\n" and not (dest / "model.safetensors").exists()
     assert (dest / "model.safetensors.index.json").is_file() and (dest / "generation_config.json").is_file()
