@@ -57,6 +57,13 @@ prepare() {
 
 install() {  # the returned files → a model folder that load_model reads (its LEDGER.md stays)
     local back=${1:?the folder the device run returned} dest=${2:-models/dgemma-code-tiny}
+    # Check before the old weights go: the index must name exactly the shards that came back.
+    tar -x -O -f "$back/model-meta.tar" ./model.safetensors.index.json | "$PYTHON" -c '
+import json, pathlib, sys
+named = set(json.load(sys.stdin)["weight_map"].values())
+there = {p.name for p in pathlib.Path(sys.argv[1]).glob("model-*-of-*.safetensors")}
+sys.exit(0 if named == there else f"{sys.argv[1]}: the index names {sorted(named)}, the folder holds {sorted(there)}")
+' "$back"
     mkdir -p "$dest"
     rm -f "$dest"/model.safetensors "$dest"/model-*.safetensors "$dest"/model.safetensors.index.json
     tar -x -f "$back/model-meta.tar" -C "$dest"

@@ -1,7 +1,8 @@
 """The GPU recipe (`deploy/gpu_train.sh`) dry-run on the CPU at tiny scale: prepare (corpus pack sized to what a
 device run carries, held-out files, HumanEval single-line) → training with batches built by the device builder →
 bf16 export in shards → the files a device run returns → install into a model folder → the app's loader; the
-script's own evaluation fills tasks of all three sets with the exported model."""
+script's own evaluation fills tasks of all three sets with the exported model; a first try that runs out of GPU
+memory starts again at half the batch."""
 from __future__ import annotations
 
 import gzip
@@ -61,11 +62,25 @@ def _script(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
     return done
 
 
+def _python_that_runs_out_of_memory_once(tmp_path: Path) -> Path:
+    """A stand-in for `python3` whose first `-m dgemma_app.train train` fails as a CUDA out-of-memory error does."""
+    wrapper, mark = tmp_path / "python-oom-once", tmp_path / "oom-happened"
+    wrapper.write_text(f"""#!/usr/bin/env bash
+if [ "$2 $3" = "dgemma_app.train train" ] && [ ! -e {mark} ]; then
+    touch {mark}; echo "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 9.00 GiB"; exit 1
+fi
+exec {sys.executable} "$@"
+""")
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 @pytest.mark.slow
 def test_the_gpu_recipe_dry_runs_on_the_cpu_at_tiny_scale(workdir, tmp_path):  # noqa: F811
     carry, out, run, dest = tmp_path / "carry", tmp_path / "out", tmp_path / "run", tmp_path / "model"
     env = {"CARRY": str(carry), "CORPUS": str(workdir["corpus"]), "HELDOUT": str(workdir["corpus"]),
-           "HUMANEVAL": str(_humaneval_single_line(tmp_path / "humaneval")), "WHEELS": "skip", "WHL": str(tmp_path / "no-wheels"), "PYTHON": sys.executable,
+           "HUMANEVAL": str(_humaneval_single_line(tmp_path / "humaneval")), "WHEELS": "skip",
+           "WHL": str(tmp_path / "no-wheels"), "PYTHON": str(_python_that_runs_out_of_memory_once(tmp_path)),
            "PYTHONPATH": str(ROOT), "DEVICE": "cpu", "OUT": str(out), "RUN": str(run), "SHARD": "120KB", "EVAL_LIMIT": "2"}
 
     prepared = _script(["prepare"], env).stdout
@@ -76,6 +91,7 @@ def test_the_gpu_recipe_dry_runs_on_the_cpu_at_tiny_scale(workdir, tmp_path):  #
 
     _script(["0.03", *TINY], env)
     log = (out / "train.log").read_text()
+    assert "out of GPU memory: again at batch 384" in log  # the first try failed as out of memory: half the batch
     assert "parameters" in log and "exported" in log
     shards = sorted(out.glob("model-*-of-*.safetensors"))
     assert len(shards) > 1  # the weights came back in several files
@@ -92,6 +108,13 @@ def test_the_gpu_recipe_dry_runs_on_the_cpu_at_tiny_scale(workdir, tmp_path):  #
     dest.mkdir()
     (dest / "LEDGER.md").write_text("kept\n")
     (dest / "model.safetensors").write_text("an older single-file export, replaced")
+    partial = tmp_path / "partial"  # a shard lost on the way back: nothing is installed
+    partial.mkdir()
+    for p in [out / "model-meta.tar", *shards[1:]]:
+        (partial / p.name).write_bytes(p.read_bytes())
+    refused = subprocess.run(["bash", str(ROOT / "deploy" / "gpu_train.sh"), "install", str(partial), str(dest)], cwd=ROOT,
+                             env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and shards[0].name in refused.stderr and (dest / "model.safetensors").exists()
     _script(["install", str(out), str(dest)], env)
     assert (dest / "LEDGER.md").read_text() == "kept\n" and not (dest / "model.safetensors").exists()
     assert (dest / "model.safetensors.index.json").is_file() and (dest / "generation_config.json").is_file()
