@@ -53,6 +53,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="server --threads")
     parser.add_argument("--rate", type=int, default=50, help="py-spy samples per second")
     parser.add_argument("--time-limit", type=float, default=300)
+    parser.add_argument("--raw", type=Path, help="also keep py-spy's raw stacks in this file")
     args = parser.parse_args()
     keep: list = []
     model, knobs = model_folder(args.model, keep), {"max_passes": args.max_passes}
@@ -70,6 +71,8 @@ def main() -> int:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
             spy.wait(timeout=60)
             parts = split(out.read_text()) if out.exists() else {}
+            if args.raw and out.exists():
+                args.raw.write_text(out.read_text())
         finally:
             server.stop()
     total = sum(parts.values()) or 1
