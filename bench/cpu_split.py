@@ -6,8 +6,8 @@ Starts the real server as `bench/load.py` does, warms it up, then runs one load 
 at once) while py-spy samples the server process (`py-spy record --format raw`, every thread, waits left out).
 A sample whose stack holds the batcher's worker loop (`_run` in dgemma_app/batching.py) is the model's (the
 engine, the library's generate, torch); every other sample is the framework's (Gradio, uvicorn/starlette,
-asyncio, the service's streaming loop in Gradio's threads). Prints the phase's figures, the server's CPU
-seconds, and the split; py-spy must be installed (`pip install py-spy`) and allowed to attach (root).
+asyncio, the service's streaming loop in Gradio's threads); samples of a waiting thread are left out. Prints the
+phase's figures, the server's CPU seconds, and the split; py-spy must be installed (`pip install py-spy`) and allowed to attach (root).
 """
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.load import Server, connect, cpu_seconds, free_port, load_phase, model_folder, one_fill  # noqa: E402
 
 MODEL_MARK = "(dgemma_app/batching.py"  # a frame of the batcher's worker: `_run (dgemma_app/batching.py:N)`
+# innermost frames of a thread that waits (py-spy counts some waits as active: a Condition's timed wait, the
+# asyncio loop's select, Gradio's main thread sleeping); their samples are counted apart, not as CPU
+IDLE = ("Condition.wait ", "Event.wait ", "Blocks.block_thread ", "Runner.run ", "select ", "sleep ")
 FRAMEWORK = ("gradio", "uvicorn", "starlette", "fastapi", "anyio", "asyncio", "h11", "httptools", "websockets", "httpx", "pydantic", "orjson")
 
 
@@ -35,7 +38,9 @@ def split(raw: str) -> dict[str, int]:
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        if MODEL_MARK in stack and "_run " in stack:
+        if stack.rsplit(";", 1)[-1].startswith(IDLE):
+            parts["waiting (not CPU)"] += int(count)
+        elif MODEL_MARK in stack and "_run " in stack:
             parts["model"] += int(count)
         elif any(f"/{name}/" in stack or f"({name}/" in stack for name in FRAMEWORK):
             parts["framework"] += int(count)
@@ -53,6 +58,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="server --threads")
     parser.add_argument("--rate", type=int, default=50, help="py-spy samples per second")
     parser.add_argument("--time-limit", type=float, default=300)
+    parser.add_argument("--raw", type=Path, help="also keep py-spy's raw stacks in this file")
     args = parser.parse_args()
     keep: list = []
     model, knobs = model_folder(args.model, keep), {"max_passes": args.max_passes}
@@ -70,12 +76,14 @@ def main() -> int:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
             spy.wait(timeout=60)
             parts = split(out.read_text()) if out.exists() else {}
+            if args.raw and out.exists():
+                args.raw.write_text(out.read_text())
         finally:
             server.stop()
-    total = sum(parts.values()) or 1
+    total = sum(v for k, v in parts.items() if k != "waiting (not CPU)") or 1
     print(json.dumps({"phase": phase, "server_cpu_s": round(used, 2), "samples": parts}, indent=2))
     print("\n| part | share of the server's sampled CPU |\n|---|---|")
-    for name, count in sorted(parts.items(), key=lambda kv: -kv[1]):
+    for name, count in sorted(((k, v) for k, v in parts.items() if k != "waiting (not CPU)"), key=lambda kv: -kv[1]):
         print(f"| {name} | {100 * count / total:.0f} % |")
     return 0
 

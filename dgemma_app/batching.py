@@ -47,14 +47,14 @@ def batch_key(settings: FillSettings) -> Hashable:
 
 class StepTimes:
     """What a window step costs, fitted to the steps measured (recent ones weigh more): seconds per pass as a line
-    in the rows of the batch (a call's fixed cost plus each row's), and the share of its `max_passes` a step runs
+    in the rows of the batch (a call's fixed cost plus each row's), and per `max_passes` the share of it a step runs
     (fills stop early). It starts knowing nothing: `per_pass` is 0 until a step was measured. The first step carries
     one-time work (the vocabulary decoded once, first allocations: 6 s instead of 1.6 s on the tiny model), so it
     counts only until a second one is measured."""
 
     def __init__(self) -> None:
         self._sums = [0.0] * 5  # weighted n, Σrows, Σs/pass, Σrows², Σrows·s/pass
-        self.share = 1.0  # passes run / max_passes, smoothed
+        self.shares: dict[int, float] = {}  # max_passes -> passes run / max_passes, smoothed (stopping differs by knobs)
         self.measured = 0  # steps
 
     def add(self, rows: int, passes: int, max_passes: int, seconds: float) -> None:
@@ -64,7 +64,7 @@ class StepTimes:
         self.measured += 1
         if self.measured == 2:
             self._sums = [0.0] * 5
-        self.share = ratio if self._sums[0] == 0 else DECAY * self.share + (1 - DECAY) * ratio
+        self.shares[max_passes] = DECAY * self.shares[max_passes] + (1 - DECAY) * ratio if max_passes in self.shares else ratio
         self._sums = [DECAY * a + b for a, b in zip(self._sums, (1.0, rows, y, rows * rows, rows * y))]
 
     def per_pass(self, rows: int) -> float:
@@ -80,7 +80,8 @@ class StepTimes:
 
     def step(self, rows: int, max_passes: int) -> float:
         """Seconds of one window step over `rows` rows."""
-        return self.per_pass(rows) * max(1.0, self.share * max_passes)
+        share = self.shares.get(max_passes, 1.0)  # knobs never measured: all passes, the most a step takes
+        return self.per_pass(rows) * max(1.0, share * max_passes)
 
 
 def _windows_left(fill: Fill) -> int:

@@ -1,6 +1,6 @@
 """Infilling as canvas inpainting, for any model family with a backend.
 
-A window (a canvas sized to the gap, at most the model's `canvas_length` tokens) starts at the first unfilled gap slot. Everything before it goes to the
+A window of up to `canvas_length` tokens (sized to its gap) starts at the first unfilled gap slot. Everything before it goes to the
 encoder; inside it, known tokens are clamped and gap slots start as noise. Windows run left to right until
 every slot is filled, each seeing the fills before it. Candidates (different slot counts or seeds) are rows of
 one batch, ranked at the end; several requests (`Fill`s) can share one backend call per window step (`step`),
@@ -161,9 +161,9 @@ def _initial_slots(segment: Gap | Edit, old_ids: list[int], count: int, settings
 
 def canvas_for(rows: list[_Row], settings: FillSettings, loaded: LoadedModel) -> int:
     """A fill's canvas: its longest marker's slots and `context_after` known tokens, rounded up to a multiple of
-    `CANVAS_STEP` (fewer distinct sizes, so more fills share a call), at most the model's canvas. A canvas sized to
-    the gap does the same work on a third of the positions of the model's 64; the fill's own size, whatever
-    shares its batch, so its noise and fill do not depend on the others."""
+    `CANVAS_STEP` (fewer distinct sizes, so more fills share a call), at most the model's canvas: a one-line gap
+    needs 48 positions of the model's 64, not all of them. The fill's own size, whatever shares its batch, so its
+    noise and fill do not depend on the others."""
     longest = max((n for row in rows for n in row.slots), default=0)
     return min(loaded.canvas_length, max(CANVAS_STEP, math.ceil((longest + settings.context_after) / CANVAS_STEP) * CANVAS_STEP))
 

@@ -154,6 +154,7 @@ def test_step_times_fit_a_call_cost_plus_a_cost_per_row():
     times.add(rows=10, passes=4, max_passes=16, seconds=1.2)  # 0.3 s a pass: 0.05 + 0.025 a row
     assert times.per_pass(6) == pytest.approx(0.2, rel=0.05) and times.per_pass(20) > times.per_pass(10)
     assert times.step(6, 16) == pytest.approx(times.per_pass(6) * 4, rel=0.01)  # a quarter of max_passes runs
+    assert times.step(6, 30) == pytest.approx(times.per_pass(6) * 30, rel=0.01)  # other knobs: all passes, until measured
 
 
 def test_a_waiting_fill_is_told_about_how_long_it_then_waits(batcher, engine):
