@@ -111,7 +111,7 @@ def test_fill_slider_and_bad_input(page, shots):
     page.screenshot(path=str(shots / "bad-input.png"))
 
     page.get_by_role("button", name="Two gaps at once").click()  # examples are one click away
-    expect(editor).to_contain_text("<FILL:8>")
+    expect(editor).to_contain_text("func cube")
     page.get_by_role("button", name=re.compile("^Fill")).click()
     expect(status).to_contain_text("Filled in", timeout=WAIT)
     fill_parts = page.locator("#dgemma-result .dg-fill")  # one or more runs per fill (split at lines and errors)
@@ -272,7 +272,7 @@ def test_status_slider_and_stats_agree_and_bad_settings_are_named(page):
     expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
     stop = page.get_by_role("button", name="Stop")
     expect(stop).to_be_disabled()  # nothing runs, so there is nothing to stop
-    page.get_by_role("button", name="Python: a function body").click()
+    page.get_by_role("button", name="Python: count the items").click()
     page.get_by_role("button", name=re.compile("^Fill")).click()
     status = page.locator("#dgemma-status")
     expect(status).to_contain_text("Filled in", timeout=WAIT)
