@@ -74,7 +74,7 @@ def test_fill_slider_and_bad_input(page, shots):
     page.screenshot(path=str(shots / "bad-input.png"))
 
     page.get_by_role("button", name="Two gaps at once").click()  # examples are one click away
-    expect(editor).to_contain_text("<FILL:8>")
+    expect(editor).to_contain_text("func cube")
     page.get_by_role("button", name=re.compile("^Fill")).click()
     expect(status).to_contain_text("Filled in", timeout=WAIT)
     fill_parts = page.locator("#dgemma-result .dg-fill")  # one or more runs per fill (split at lines and errors)

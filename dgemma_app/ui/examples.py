@@ -3,43 +3,34 @@ from __future__ import annotations
 
 TEACHING_EXAMPLE = "Teaching: watch a gap settle"  # the example that turns teaching mode on
 
-# (label, language, text)
+FAILS_ON_PURPOSE = "Fails on purpose: a whole function body"
+# (label, language, text). Each one the default model fills acceptably in at least 7 of 10 seeds, chosen from many
+# candidate texts by that measured rate (`python -m bench.examples_rate --pool`; the rule and table in BENCHMARKS.md),
+# except FAILS_ON_PURPOSE: a small model writes a single line, not a body.
 EXAMPLES: list[tuple[str, str, str]] = [
+    ("Python: count the items", "python", "def count(items):\n    return len(<FILL>)\n"),
+    ("JavaScript", "javascript", "function add(a, b) {\n  return a + <FILL>\n}\n\nmodule.exports = { add };\n"),
+    ("Go", "go", "package main\n\nfunc square(x int) int {\n\treturn x * <FILL>\n}\n"),
     (
-        "Python: a function body",
-        "python",
-        'def mean(values):\n    """Return the average of a list of numbers."""\n    <FILL>\n\n\nprint(mean([1, 2, 3, 4]))\n',
-    ),
-    (
-        "JavaScript",
-        "javascript",
-        "function clamp(value, low, high) {\n  if (value < low) {\n    return <FILL:4>;\n  }\n  return Math.min(value, high);\n}\n\nmodule.exports = { clamp };\n",
-    ),
-    (
-        "Go",
+        "Two gaps at once (Go)",
         "go",
-        'package main\n\nimport "fmt"\n\nfunc sum(values []int) int {\n\ttotal := 0\n\tfor _, v := range values {\n\t\t<FILL>\n\t}\n\treturn total\n}\n\nfunc main() {\n\tfmt.Println(sum([]int{1, 2, 3}))\n}\n',
+        "package main\n\nfunc square(x int) int {\n\treturn x * <FILL>\n}\n\nfunc cube(x int) int {\n\treturn x * x * <FILL>\n}\n",
     ),
     (
-        "Two gaps at once",
+        "An edit: fix a typo",
         "python",
-        'class Stack:\n    """A last-in, first-out stack."""\n\n    def __init__(self):\n        self.items = []\n\n    def push(self, item):\n        <FILL>\n\n    def pop(self):\n        return <FILL:8>\n',
-    ),
-    (
-        "An edit (rewrite a region)",
-        "python",
-        "def mean(values):\n    <EDIT>total = 0\n    for v in values:\n        total = total + v</EDIT>\n    return total / len(values)\n",
-    ),
-    (
-        "Prose: insert a sentence",
-        "text",
-        "A diffusion model writes by refining a whole draft at once. <FILL:24> That is why it can fill the middle of a text: it reads the words after the gap as well as the words before it.\n",
+        "def double_all(numbers):\n    result = []\n    for n in numbers:\n        result.append(n * 2)\n    return <EDIT>reslt</EDIT>\n",
     ),
     (
         TEACHING_EXAMPLE,
         "python",
-        '# Teaching mode is on: press Fill, then Play under the canvas.\n# Grey noise settles into tokens, the surest first.\n'
-        'def add(a, b):\n    """Return the sum of a and b."""\n    return <FILL:8>\n',
+        "def total(prices):\n    result = 0\n    for price in prices:\n        result += price\n    return <FILL>\n\n\n"
+        "# Teaching mode is on: press Fill, then Play under the canvas.\n# Grey noise settles into tokens, the surest first.\n",
+    ),
+    (
+        FAILS_ON_PURPOSE,
+        "python",
+        'def mean(values):\n    """Return the average of a list of numbers."""\n    <FILL>\n\n\nprint(mean([1, 2, 3, 4]))\n',
     ),
 ]
 
