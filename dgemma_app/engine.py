@@ -348,27 +348,11 @@ class Engine:
         """Rank a done fill's candidates and measure it."""
         request, rows = fill.request, fill.rows
         candidates = [self._candidate(request, row, index) for index, row in enumerate(rows)]
-        scores = self._model_scores(rows) if fill.settings.rescore and len(rows) > 1 else None
-        candidates.sort(key=lambda c: syntax.rank_key(c.report, math.exp(scores[c.row]) if scores else c.confidence))
+        candidates.sort(key=lambda c: syntax.rank_key(c.report, c.confidence))
         best = candidates[0]
         now = time.perf_counter()  # a fill with nothing to denoise never started: 0 s, not a negative rounding
         stats = FillStats.of(best, now - (fill.started or now), fill.windows)
         return FillResult(best.text, best.fills, request.language, best.report, candidates, stats, fill.notes)
-
-    def _model_scores(self, rows: list[_Row]) -> list[float] | None:
-        """Each finished row's own score (`backend.score`: one pass over its first window with the fill in place);
-        None when the backend cannot score. Rows share the text before their first gap."""
-        score = getattr(self.backend, "score", None)
-        if score is None:
-            return None
-        canvas, null = self.loaded.canvas_length, self.loaded.null_id
-        end = self.loaded.pad_id if null is None else null  # past the text, as `_window_batch` clamps it
-        start = next(i for i, o in enumerate(rows[0].owner) if o >= 0)  # the first slot
-        prefix = rows[0].ids[:start][-max(1, self.loaded.max_context - canvas):] or [self.loaded.pad_id]
-        windows = [(r.ids[start:start + canvas], r.owner[start:start + canvas]) for r in rows]
-        canvases = [ids + [end] * (canvas - len(ids)) for ids, _ in windows]
-        slots = [[o >= 0 and t != null for t, o in zip(ids, owner)] + [False] * (canvas - len(ids)) for ids, owner in windows]
-        return score(prefix, canvases, slots)
 
     def _trace_pass(self, window: int, step: int, ids: list[int], state: list[Position], previous: TracePass | None,
                     confidence: list[float] | None, entropy: list[float] | None) -> TracePass:

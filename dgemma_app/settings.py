@@ -73,10 +73,6 @@ class FillSettings:
     )
     left_to_right: bool = knob(False, label="Left-to-right baseline", help="one token per pass, like an autoregressive model")
     exact_length: bool = knob(False, label="Exact length", help="<FILL:n> gets exactly n tokens, no filler")
-    rescore: bool = knob(
-        False, label="Re-score candidates",
-        help="rank candidates that check alike by the model's own score of each finished fill (one more pass)",
-    )
     one_line: bool = knob(
         True, label="One-line gaps",
         help="a gap at the end of a line fills the rest of that line: the line break the model writes ends it",

@@ -79,25 +79,3 @@ def test_a_strong_lean_accepts_each_pass_a_left_run_of_the_free_slots(engine):
         accepted = [s in ("accepted", "kept") for s, k in zip(trace_pass.state, result.trace[0].state) if k == "noise"]
         taken = sum(accepted)
         assert accepted == [True] * taken + [False] * (len(accepted) - taken)
-
-
-def test_rescoring_ranks_candidates_that_check_alike_by_the_models_own_score(engine):
-    from dgemma_app.engine import FillRequest
-
-    settings = Settings(candidates=4, rescore=True, **{k: v for k, v in FAST.items() if k != "candidates"})
-    fill = engine.begin(FillRequest.parse("x = 1\ny = <FILL:4>\nz = 2\n", "python"), settings)
-    while fill.active:
-        engine.step([fill])
-    scores = engine._model_scores(fill.rows)
-    assert len(scores) == 4 and all(s <= 0 for s in scores) and len(set(scores)) > 1
-    ranked = engine.finish(fill).candidates
-    for a, b in zip(ranked, ranked[1:]):
-        same_check = (a.report.new_errors, len(a.report.issues)) == (b.report.new_errors, len(b.report.issues))
-        assert not same_check or scores[a.row] >= scores[b.row]
-
-
-def test_a_score_without_slots_is_zero_and_with_slots_a_log_probability(engine, tiny_loaded):
-    canvas = [tiny_loaded.null_id] * tiny_loaded.canvas_length
-    canvas[0] = 9
-    none, one = engine.backend.score([2, 5, 6], [canvas, canvas], [[False] * len(canvas), [True] + [False] * (len(canvas) - 1)])
-    assert none == 0 and one < 0

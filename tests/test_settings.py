@@ -15,9 +15,9 @@ from dgemma_app.ui.api import fill_endpoint
 from dgemma_app.wiring import add_sampler_args
 
 FLAGS = ["--max-passes", "--entropy-bound", "--t-max", "--t-min", "--stability", "--confidence", "--filler-penalty", "--cache-weight", "--left-bias", "--seed", "--candidates",
-         "--slot-budget", "--strength", "--left-to-right", "--exact-length", "--rescore", "--one-line", "--context-after"]
+         "--slot-budget", "--strength", "--left-to-right", "--exact-length", "--one-line", "--context-after"]
 API = ["text", "language", "max_passes", "entropy_bound", "t_max", "t_min", "stability_threshold", "confidence_threshold", "filler_penalty", "cache_weight", "left_bias", "seed",
-       "candidates", "slot_budget", "edit_strength", "left_to_right", "with_trace", "exact_length", "rescore", "one_line", "context_after", "stream_passes"]
+       "candidates", "slot_budget", "edit_strength", "left_to_right", "with_trace", "exact_length", "one_line", "context_after", "stream_passes"]
 
 
 def sampler_parser() -> argparse.ArgumentParser:

@@ -336,16 +336,6 @@ class DiffusionGemmaBackend:
         noise = start_noise(batch.streams, self.vocab, initial.shape[1])
         return torch.where(initial < 0, noise, initial).tolist()
 
-    def score(self, prefix: list[int], canvases: list[list[int]], slots: list[list[bool]]) -> list[float]:
-        """Each finished canvas's own score (all rows share `prefix`): one decoder pass with the fill in place, the
-        mean log-probability the model gives the tokens in `slots` [B, C] (0 where there are none)."""
-        cache = shared_prefix_cache(self.model, prefix, len(canvases))
-        with torch.no_grad():
-            logits = self.model(past_key_values=cache, decoder_input_ids=torch.tensor(canvases, device=self.device)).logits  # [B, C, V]
-        own = torch.log_softmax(logits.float(), dim=-1).gather(-1, torch.tensor(canvases, device=self.device)[..., None])[..., 0]  # [B, C]
-        mask = torch.tensor(slots, device=self.device)
-        return ((own * mask).sum(-1) / mask.sum(-1).clamp_min(1)).tolist()
-
     def denoise(self, batch: WindowBatch, start: list[list[int]], settings: DiffusionGemmaSettings,
                 on_pass: Callable[[PassRecord], None] | None, cancel: Cancel | None) -> Denoised:
         loaded, device, canvas = self.loaded, self.device, len(start[0])  # the window's canvas: at most the model's
