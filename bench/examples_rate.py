@@ -37,18 +37,18 @@ DOUBLE = "def double_all(numbers):\n    result = []\n    for n in numbers:\n    
 MEAN = 'def mean(values):\n    """Return the average of a list of numbers."""\n    <FILL>\n\n\nprint(mean([1, 2, 3, 4]))\n'
 GO_SUM = ('package main\n\nimport "fmt"\n\nfunc sum(values []int) int {\n\ttotal := 0\n\tfor _, v := range values {\n\t\t{}\n\t}\n'
           "\treturn total\n}\n\nfunc main() {\n\tfmt.Println(sum([]int{1, 2, 3}))\n}\n")
+GO_SQUARE = "func square(x int) int {\n\treturn x * <FILL>\n}\n"
 POOL: list[Candidate] = [  # every text tried, the page's first; a label is the page's where the page shows it
-    Candidate("Python: count the items", "python", "def count(items):\n    return len(<FILL>)\n", (("items",),)),
+    Candidate("Python: return the result", "python", DOUBLE + "<FILL>\n", (("result",),)),
     Candidate("JavaScript", "javascript", "function add(a, b) {\n  return a + <FILL>\n}\n\nmodule.exports = { add };\n", (("b;",), ("b",))),
     Candidate("Go", "go", "package main\n\nfunc square(x int) int {\n\treturn x * <FILL>\n}\n", (("x",),)),
-    Candidate("Two gaps at once (Go)", "go",
-              "package main\n\nfunc square(x int) int {\n\treturn x * <FILL>\n}\n\nfunc cube(x int) int {\n\treturn x * x * <FILL>\n}\n",
-              (("x", "x"),)),
+    Candidate("Two gaps at once (Go)", "go", "package main\n\n" + GO_SQUARE + "\nfunc double(x int) int {\n\treturn x + x\n}\n\n"
+              "func cube(x int) int {\n\treturn x * x * <FILL>\n}\n", (("x", "x"),)),
     Candidate("An edit: fix a typo", "python", DOUBLE + "<EDIT>reslt</EDIT>\n", (("result",),), DOUBLE_TEST),
     Candidate("Teaching: watch a gap settle", "python", TOTAL + "\n\n" + TEACH, (("result",),)),
     Candidate("Fails on purpose: a whole function body", "python", MEAN, (("return sum(values) / len(values)",),), MEAN_TEST),
     Candidate("Python: a running total", "python", TOTAL, (("result",),)),
-    Candidate("Python: return the result", "python", DOUBLE + "<FILL>\n", (("result",),)),
+    Candidate("Python: count the items", "python", "def count(items):\n    return len(<FILL>)\n", (("items",),)),
     Candidate("Python: the other side", "python", "def add(a, b):\n    return a + <FILL>\n", (("b",),)),
     Candidate("Python: square", "python", "def square(x):\n    return x * <FILL>\n", (("x",),)),
     Candidate("Python: is even", "python", "def is_even(n):\n    return n % 2 == <FILL>\n", (("0",),)),
@@ -97,6 +97,11 @@ POOL: list[Candidate] = [  # every text tried, the page's first; a label is the 
     Candidate("Two gaps: JavaScript add and square", "javascript",
               "function add(a, b) {\n  return a + <FILL>\n}\n\nfunction square(x) {\n  return x * <FILL>\n}\n\nmodule.exports = { add, square };\n",
               (("b", "x"), ("b;", "x;"), ("b", "x;"), ("b;", "x"))),
+    Candidate("Two gaps: Go square and cube, close", "go", "package main\n\n" + GO_SQUARE + "\nfunc cube(x int) int {\n\treturn x * x * <FILL>\n}\n",
+              (("x", "x"),)),
+    Candidate("Two gaps: Go square, then add", "go", "package main\n\n" + GO_SQUARE + "\nfunc add(a, b int) int {\n\treturn a + <FILL>\n}\n",
+              (("x", "b"),)),
+    Candidate("Two gaps: return both results", "python", DOUBLE + "<FILL>\n\n\n" + TOTAL, (("result", "result"),)),
     Candidate("JavaScript: clamp", "javascript",
               "function clamp(value, low, high) {\n  if (value < low) {\n    return <FILL:4>;\n  }\n  return Math.min(value, high);\n}\n\n"
               "module.exports = { clamp };\n", (("low",),)),

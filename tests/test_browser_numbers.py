@@ -27,7 +27,7 @@ def test_status_slider_and_stats_agree_and_bad_settings_are_named(page):
     expect(page.locator("#dgemma-model")).to_contain_text("canvas", timeout=WAIT)
     stop = page.get_by_role("button", name="Stop")
     expect(stop).to_be_disabled()  # nothing runs, so there is nothing to stop
-    page.get_by_role("button", name="Python: count the items").click()
+    page.get_by_role("button", name="Python: return the result").click()
     fill_and_wait(page)
     status = page.locator("#dgemma-status")
     passes = int(re.search(r"took (\d+) pass", status.inner_text()).group(1))

@@ -1,7 +1,7 @@
 """The page's examples are judged by a checkable rule: each one is in bench/examples_rate.py's pool with its accepted
 answers or a test, and the one that fails on purpose says so in its label."""
 from bench.examples_rate import BY_TEXT, POOL
-from dgemma_app.prose import guess_language
+from dgemma_app.syntax import detect_language
 from dgemma_app.ui.examples import EXAMPLES, FAILS_ON_PURPOSE, TEACHING_EXAMPLE
 
 
@@ -9,7 +9,7 @@ def test_every_page_example_has_a_rule_in_the_pool():
     for label, language, text in EXAMPLES:
         candidate = BY_TEXT[text]
         assert candidate.language == language and (candidate.accepted or candidate.test), label
-        assert guess_language(text) == language
+        assert detect_language(text).language == language
 
 
 def test_the_page_shows_several_languages_an_edit_two_gaps_and_one_labelled_failure():

@@ -8,13 +8,18 @@ FAILS_ON_PURPOSE = "Fails on purpose: a whole function body"
 # candidate texts by that measured rate (`python -m bench.examples_rate --pool`; the rule and table in BENCHMARKS.md),
 # except FAILS_ON_PURPOSE: a small model writes a single line, not a body.
 EXAMPLES: list[tuple[str, str, str]] = [
-    ("Python: count the items", "python", "def count(items):\n    return len(<FILL>)\n"),
+    (
+        "Python: return the result",
+        "python",
+        "def double_all(numbers):\n    result = []\n    for n in numbers:\n        result.append(n * 2)\n    return <FILL>\n",
+    ),
     ("JavaScript", "javascript", "function add(a, b) {\n  return a + <FILL>\n}\n\nmodule.exports = { add };\n"),
     ("Go", "go", "package main\n\nfunc square(x int) int {\n\treturn x * <FILL>\n}\n"),
     (
         "Two gaps at once (Go)",
         "go",
-        "package main\n\nfunc square(x int) int {\n\treturn x * <FILL>\n}\n\nfunc cube(x int) int {\n\treturn x * x * <FILL>\n}\n",
+        "package main\n\nfunc square(x int) int {\n\treturn x * <FILL>\n}\n\nfunc double(x int) int {\n\treturn x + x\n}\n\n"
+        "func cube(x int) int {\n\treturn x * x * <FILL>\n}\n",
     ),
     (
         "An edit: fix a typo",
