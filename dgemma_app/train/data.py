@@ -125,3 +125,19 @@ def read_pack(pack: Path, tokenizer_out: Path) -> dict[str, TokenStream]:
         return np.frombuffer(lzma.decompress(z[f"{split}_tokens_xz"].tobytes()), "<u2").astype(np.uint16)
 
     return {split: TokenStream(tokens(split), z[f"{split}_offsets"], int(z[f"{split}_chars"])) for split in SPLITS}
+
+
+class BatchSource:
+    """What the training loop asks of a batch source: `next(ar)`, and `wait`/`close` (nothing to do by default)."""
+
+    def wait(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dgemma_app.train.data import NULL_ID, TokenStream
+from dgemma_app.train.data import NULL_ID, BatchSource, TokenStream
 from dgemma_app.train.objective import Batch, ObjectiveConfig, check_whole_contexts, corrupt
 
 
@@ -112,7 +112,7 @@ class GapPlans:
         return torch.where(filler, NULL_ID, after.gather(1, source)), gap
 
 
-class DeviceBatches:
+class DeviceBatches(BatchSource):
     """Training batches drawn on the corpus's device (the loop's `batch_source` with `device_batches`): diffusion
     `Batch`es and causal-LM windows, every random draw from one torch generator seeded by seed + first step."""
 
@@ -148,15 +148,3 @@ class DeviceBatches:
         canvas, corrupted = corrupt(target, gap, t, self.vocab, self.gen, tail)
         weight = corrupted.float() + cfg.clean_weight * (gap & ~corrupted).float()
         return Batch(context, canvas, target, gap, corrupted, weight)
-
-    def wait(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

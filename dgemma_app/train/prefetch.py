@@ -22,6 +22,8 @@ from dataclasses import asdict, fields
 
 import numpy as np
 
+from dgemma_app.train.data import BatchSource
+
 AR, DIFFUSION, ERROR = "ar", "diffusion", "error"
 PREFETCH = 4  # batches each worker keeps ready
 POLL_S = 0.2  # how often a blocked worker looks for a stop request or a dead parent
@@ -34,7 +36,7 @@ def draw(stream, obj, batch_size: int, ar_length: int, vocab: int, ar: bool, rng
     return ar_window(stream, batch_size, ar_length, rng) if ar else make_batch(stream, batch_size, obj, vocab, rng)
 
 
-class InlineBatches:
+class InlineBatches(BatchSource):
     """Batches drawn in the caller's thread from one generator seeded by seed + first step (`workers` = 0)."""
 
     def __init__(self, stream, obj, batch_size: int, ar_length: int, vocab: int, seed: int, step: int):
@@ -43,18 +45,6 @@ class InlineBatches:
 
     def next(self, ar: bool):
         return draw(*self.args, ar, self.rng)
-
-    def wait(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class WorkerBatches(InlineBatches):
