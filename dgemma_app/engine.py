@@ -21,7 +21,7 @@ import torch
 
 from . import syntax
 from .backends.base import AllSet, LoadedModel, PassRecord, Stream, WindowBatch, backend_for, settings_for
-from .gaps import Edit, Gap, Known, Limits, Segment, boundary_leads, give_back, line_ends, parse_markers, segment_texts, stitch, without_gaps
+from .gaps import Edit, Gap, Known, Limits, Segment, boundary_leads, give_back, line_ends, parse_markers, segment_texts, stitch, whole_lines, without_gaps
 from .pieces import REPLACEMENT, readable, token_bytes, whole_characters
 from .results import Candidate, FillResult, FillStats, Position, TracePass
 from .settings import FillSettings, SettingsError
@@ -65,6 +65,7 @@ class _Row:
     line_end: list[bool]  # slot of a gap whose line break ends it (`FillSettings.one_line`, `line_ends`)
     slots: list[int]  # slot count per marker
     leads: list[str]  # per marker, the character it took over from the text before it
+    trails: list[str]  # per marker, the line break a whole-line gap handed to the text after it (`whole_lines`)
     passes: int = 0
     trace: list[TracePass] = field(default_factory=list)
     confidence: dict[int, float] = field(default_factory=dict)  # position -> last confidence
@@ -101,18 +102,22 @@ def _slot_counts(segments: list[Segment], loaded: LoadedModel, settings: FillSet
 def _build_rows(segments: list[Segment], loaded: LoadedModel, settings: FillSettings) -> list[_Row]:
     tokenizer = loaded.tokenizer
     leads = boundary_leads(segments)
-    ends = line_ends(segments)
-    encoded = [_encode(tokenizer, t) for t in segment_texts(segments, leads)]
+    lines = settings.one_line and loaded.null_id is not None  # a whole-line gap hands over its break only as a line gap
+    trails = [t if lines and not (isinstance(s, Gap) and s.size and settings.exact_length) else "" for s, t in zip(segments, whole_lines(segments))]
+    ends = [e or bool(t) for e, t in zip(line_ends(segments), trails)]
+    encoded = [_encode(tokenizer, t) for t in segment_texts(segments, leads, trails)]
+    # a whole-line gap's first token is the taken-over break and an indentation, like the line after it
+    opens = [lead + segments[i + 1].text[0] if t and lead == "\n" else lead for i, (lead, t) in enumerate(zip(leads, trails))]
     edit_lengths = [len(e) for s, e in zip(segments, encoded) if not isinstance(s, Known)]
     generator = torch.Generator().manual_seed(settings.seed)  # edit noise: its own stream, the same for every backend
     rows = []
     for r in range(settings.candidates):
         counts = _slot_counts(segments, loaded, settings, r, edit_lengths)
-        row = _Row([], [], [], [], [], [], [], counts, [lead for s, lead in zip(segments, leads) if not isinstance(s, Known)])
+        row = _Row([], [], [], [], [], [], [], counts, *([x for s, x in zip(segments, xs) if not isinstance(s, Known)] for xs in (leads, trails)))
         if tokenizer.bos_token_id is not None:
             _append(row, [tokenizer.bos_token_id])
         marker = 0
-        for segment, ids, lead, ends_line in zip(segments, encoded, leads, ends):
+        for segment, ids, lead, ends_line, first in zip(segments, encoded, leads, ends, opens):
             if isinstance(segment, Known):
                 _append(row, ids)
                 continue
@@ -127,7 +132,7 @@ def _build_rows(segments: list[Segment], loaded: LoadedModel, settings: FillSett
                 if exact:
                     must_fill = len(initial)  # <FILL:n> holds exactly n
                 line_end = ends_line and settings.one_line and not exact and loaded.null_id is not None
-                _append(row, initial, owner=marker, must_fill=must_fill, lead=lead, line_end=line_end)
+                _append(row, initial, owner=marker, must_fill=must_fill, lead=first, line_end=line_end)
             marker += 1
         rows.append(row)
     return rows
@@ -389,8 +394,8 @@ class Engine:
             if owner >= 0 and token != null:
                 fill_ids[owner].append(token)
         markers = [s for s in segments if not isinstance(s, Known)]
-        fills = [s.old if isinstance(s, Edit) and slots == 0 else give_back(self._fill_text(ids, REPLACEMENT in request.text), lead)
-                 for s, ids, slots, lead in zip(markers, fill_ids, row.slots, row.leads)]
+        fills = [s.old if isinstance(s, Edit) and slots == 0 else give_back(self._fill_text(ids, REPLACEMENT in request.text), lead, trail)
+                 for s, ids, slots, lead, trail in zip(markers, fill_ids, row.slots, row.leads, row.trails)]
         text, spans = stitch(segments, fills)
         report = syntax.parse_report(text, request.language, spans, original=without_gaps(segments))
         logs = [math.log(p) for position, p in row.confidence.items() if row.ids[position] != null]

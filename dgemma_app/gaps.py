@@ -163,21 +163,24 @@ def boundary_leads(segments: list[Segment]) -> list[str]:
     return leads
 
 
-def segment_texts(segments: list[Segment], leads: list[str]) -> list[str]:
-    """What gets tokenized per segment: known text without the character its marker took over, an edit's old
-    text with it; a gap has no text."""
+def segment_texts(segments: list[Segment], leads: list[str], trails: list[str] | None = None) -> list[str]:
+    """What gets tokenized per segment: known text without the character its marker took over and with the line
+    break the gap before it hands over (`whole_lines`), an edit's old text with its lead; a gap has no text."""
+    trails = trails or [""] * len(segments)
     texts = []
     for i, s in enumerate(segments):
         if isinstance(s, Known):
-            texts.append(s.text[: len(s.text) - len(leads[i + 1])] if i + 1 < len(segments) else s.text)
+            text = (trails[i - 1] if i else "") + s.text
+            texts.append(text[: len(text) - len(leads[i + 1])] if i + 1 < len(segments) else text)
         else:
             texts.append(leads[i] + s.old if isinstance(s, Edit) else "")
     return texts
 
 
-def give_back(fill: str, lead: str) -> str:
-    """A fill without the character its marker took over from the text before it (see `boundary_leads`)."""
-    return fill[len(lead):] if lead and fill.startswith(lead) else fill
+def give_back(fill: str, lead: str, trail: str = "") -> str:
+    """A fill without the character its marker took over from the text before it (see `boundary_leads`), with the
+    line break it handed to the text after it (see `whole_lines`)."""
+    return (fill[len(lead):] if lead and fill.startswith(lead) else fill) + trail
 
 
 def line_ends(segments: list[Segment]) -> list[bool]:
@@ -190,3 +193,26 @@ def line_ends(segments: list[Segment]) -> list[bool]:
         after = segments[i + 1] if i + 1 < len(segments) else None
         ends.append(isinstance(segment, Gap) and (after is None or isinstance(after, Known) and after.text.startswith(("\n", "\r\n"))))
     return ends
+
+
+_INDENTED = re.compile(r"(?:\t|  )[ \t]*\S")  # a line's indentation (a tab or two spaces or more), then its text
+
+
+def whole_lines(segments: list[Segment]) -> list[str]:
+    """Per segment, the line break a gap of whole lines ends with ("" for any other segment): a gap that starts a
+    line (nothing before it, or text ending with a break) whose text after starts with the next line's indentation,
+    as a fill-in-the-middle split at line starts cuts it (`prefix\n<FILL>    next line`).
+
+    The break that ends such a gap is the gap's own, yet the byte-level tokenizer joins a break with the indentation
+    after it (`\n   `, ` return`), so the model never saw a line's indentation without its break. The gap hands
+    its break to the text after it (`segment_texts`), runs as a line-end gap (`line_ends`: the break the model
+    writes ends it) and gets the break back at its end (`give_back`). A gap followed by text at column 0 or after
+    a single space (`<FILL>(a)`, `<FILL> = 1`) may be part of a line, so it is left as it is."""
+    trails = []
+    for i, segment in enumerate(segments):
+        before = segments[i - 1] if i else None
+        after = segments[i + 1] if i + 1 < len(segments) else None
+        starts_line = before is None or isinstance(before, Known) and before.text.endswith("\n")
+        whole = isinstance(segment, Gap) and starts_line and isinstance(after, Known) and _INDENTED.match(after.text)
+        trails.append(("\r\n" if before is not None and before.text.endswith("\r\n") else "\n") if whole else "")
+    return trails

@@ -75,7 +75,7 @@ class FillSettings:
     exact_length: bool = knob(False, label="Exact length", help="<FILL:n> gets exactly n tokens, no filler")
     one_line: bool = knob(
         True, label="One-line gaps",
-        help="a gap at the end of a line fills the rest of that line: the line break the model writes ends it",
+        help="a gap at the end of a line (or a whole line) fills one line: the line break the model writes ends it",
     )
     context_after: int = knob(
         32, low=0, high=4096, label="Known tokens after a gap", slider=(0, 64, 8),

@@ -8,7 +8,7 @@ import torch
 
 from dgemma_app.backends.canvas_maths import NEG_INF, end_at_breaks, hold_line_breaks
 from dgemma_app.engine import Engine
-from dgemma_app.gaps import line_ends, parse_markers
+from dgemma_app.gaps import give_back, line_ends, parse_markers, segment_texts, whole_lines
 from dgemma_app.model import load_model
 
 
@@ -22,6 +22,28 @@ from dgemma_app.model import load_model
 ])
 def test_line_ends_marks_the_gaps_whose_text_after_starts_a_line(text, ends):
     assert line_ends(parse_markers(text)) == ends
+
+
+@pytest.mark.parametrize("text, trails", [
+    ("def f():\n<FILL>    return 1\n", ["", "\n", ""]),  # a whole line: its break is the gap's
+    ("<FILL>\tx = 1", ["\n", ""]),
+    ("a\r\n<FILL>  b", ["", "\r\n", ""]),
+    ("def f():\n    <FILL>\n", ["", "", ""]),  # the rest of a line: the break after it is the text's
+    ("a\n<FILL>\n    b", ["", "", ""]),
+    ("a\n<FILL>b\n", ["", "", ""]),  # text at column 0 or after one space may go on the gap's line
+    ("a\n<FILL> = 1\n", ["", "", ""]),
+    ("a\n<FILL>    \n", ["", "", ""]),  # blanks only: no next line's indentation
+    ("a = <FILL>    b", ["", "", ""]),  # not at a line start
+    ("a\n<EDIT>x</EDIT>    b", ["", "", ""]),
+])
+def test_whole_lines_marks_gaps_of_whole_lines_with_their_break(text, trails):
+    assert whole_lines(parse_markers(text)) == trails
+
+
+def test_a_whole_line_gap_hands_its_break_to_the_text_after_and_gets_it_back():
+    segments = parse_markers("a\n<FILL>    b\n")
+    assert segment_texts(segments, ["", "\n", ""], ["", "\n", ""]) == ["a", "", "\n    b\n"]
+    assert give_back("\n    x", "\n", "\n") == "    x\n"
 
 
 def test_end_at_breaks_ends_each_gap_from_its_first_break():
@@ -85,3 +107,16 @@ def test_a_break_ends_the_gap_beyond_the_window_too(breaking_engine):
     assert "\n" not in result.fills[0] and result.stats.windows == 1
     exact = fill(breaking_engine, "x = <FILL:40>\n", exact_length=True)
     assert exact.stats.windows > 1  # an exact-length gap has no filler, so no break can end it
+
+
+def test_a_whole_line_gap_keeps_its_line_break_and_ends_there(breaking_engine):
+    """A gap of a whole line (the text after it starts the next line): the model's first token is the break before
+    the line and an indentation, then a token of its own, then its break ends the fill, which keeps a break."""
+    text = "def f(x):\n    y = x\n<FILL>    return y\n"
+    result = fill(breaking_engine, text)
+    line = result.fills[0]
+    assert line.endswith("\n") and line.count("\n") == 1 and line.startswith(" ")
+    assert result.text == text.replace("<FILL>", line)
+    assert result.candidates[0].tokens == 2 and result.stats.windows == 1  # break and indentation, a token; then filler
+    off = fill(breaking_engine, text, one_line=False)  # the rule off: the gap runs free, its text as before
+    assert off.fills[0].count("\n") > 1

@@ -358,7 +358,7 @@ class DiffusionGemmaBackend:
                  for i, t in enumerate(row) if t and not batch.known[b][i]]
         must_fill = torch.tensor(batch.must_fill)  # [B, C]
         line_end = torch.tensor(batch.line_end)  # [B, C]: the engine sets none for a model without a filler
-        opens_line = torch.tensor([[t == "\n" for t in row] for row in batch.lead])  # [B, C]: its break is the text's
+        opens_line = torch.tensor([[t.startswith("\n") for t in row] for row in batch.lead])  # [B, C]: its break is the text's
         clamp = _Clamp(known.to(device), start_canvas.to(device), torch.tensor(batch.owner, device=device), must_fill.to(device),
                        leads, line_end.to(device), (line_end & ~must_fill).to(device), (line_end & must_fill & ~opens_line).to(device))
         breaks = tuple(t.to(device) for t in self.line_breaks())

@@ -74,8 +74,9 @@ holding a token or the filler: everywhere on the page, *tokens* counts only the 
 the slots with the old code and re-noises a share of it (*edit strength*). A gap at the end of a line
 (*One-line gaps*, on by default) may hold filler only after the model writes a line break: that break
 ends the fill, and it and the slots after it turn to filler in the same pass, so the model writes the
-rest of the line instead of shrinking the gap to a token or two. Turn it off to let a fill run over
-several lines.
+rest of the line instead of shrinking the gap to a token or two. A gap of a whole line (`<FILL>` at the
+start of a line, the next line's indentation right after it) is one too, and its fill ends with its own
+line break. Turn it off to let a fill run over several lines.
 
 **Compare with left to right.** Press *Compare* under the player to fill the same gap with the
 diffusion sampler and with the left-to-right baseline (one token per pass, as an autoregressive model
