@@ -53,7 +53,7 @@ def instrument(engine, watch: Stopwatch) -> None:
     model = engine.loaded.model
     targets = [
         (engine_mod.Engine, "fill", "engine: other (windows, stats)"),
-        (engine_mod, "_build_rows", "tokenize + build canvases"),
+        (engine_mod, "build_rows", "tokenize + build canvases"),
         (engine_mod.Engine, "step", "engine: window setup + write-back"),
         (model, "generate", "library: generate setup"),
         (model.model.encoder, "forward", "encoder (once per window)"),

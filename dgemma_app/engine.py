@@ -17,13 +17,12 @@ from itertools import accumulate
 from dataclasses import dataclass, field
 from typing import Callable
 
-import torch
-
 from . import syntax
 from .backends.base import AllSet, LoadedModel, PassRecord, Stream, WindowBatch, backend_for, settings_for
-from .gaps import Edit, Gap, Known, Limits, Segment, boundary_leads, give_back, line_ends, parse_markers, segment_texts, stitch, whole_lines, without_gaps
+from .gaps import Edit, Known, Limits, Segment, give_back, parse_markers, stitch, without_gaps
 from .pieces import REPLACEMENT, readable, token_bytes, whole_characters
 from .results import Candidate, FillResult, FillStats, Position, TracePass
+from .rows import Row, build_rows
 from .settings import FillSettings, SettingsError
 from .trace import position_state, settled_from, start_state
 
@@ -49,122 +48,10 @@ class FillRequest:
         return cls(text, segments, resolve(text, language) if resolve else syntax.language_for(None, language))
 
 
-# ----------------------------------------------------------------------------- rows
-
-
-@dataclass
-class _Row:
-    """One candidate's token sequence while it is being filled."""
-
-    ids: list[int]  # known tokens and slot contents
-    owner: list[int]  # marker index for slots, -1 for known tokens
-    filled: list[bool]  # known tokens count as filled
-    initial: list[int]  # starting token of each position (noise is drawn later), -1 = noise
-    must_fill: list[bool]  # never the filler: a gap's first slot (every slot of an exact-length gap)
-    lead: list[str]  # a slot's token must start with this text ("" = any): see `boundary_leads`
-    line_end: list[bool]  # slot of a gap whose line break ends it (`FillSettings.one_line`, `line_ends`)
-    slots: list[int]  # slot count per marker
-    leads: list[str]  # per marker, the character it took over from the text before it
-    trails: list[str]  # per marker, the line break a whole-line gap handed to the text after it (`whole_lines`)
-    passes: int = 0
-    trace: list[TracePass] = field(default_factory=list)
-    confidence: dict[int, float] = field(default_factory=dict)  # position -> last confidence
-
-    def next_window(self) -> int | None:
-        """Position of the first slot not yet filled, where the next window starts."""
-        return next((i for i, f in enumerate(self.filled) if not f), None)
-
-
-def _encode(tokenizer, text: str) -> list[int]:
-    """Token ids of user text; special-token names typed by the user stay plain text."""
-    return tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"] if text else []
-
-
-def _slot_counts(segments: list[Segment], loaded: LoadedModel, settings: FillSettings, row: int, edit_lengths: list[int]) -> list[int]:
-    """Slots per marker for one candidate row.
-
-    With a `<null>` filler every row gets the full budget (the model shrinks it); without one the rows
-    spread their slot counts over 1..budget, so ranking can pick the length that fits."""
-    counts = []
-    markers = [s for s in segments if not isinstance(s, Known)]
-    for index, segment in enumerate(markers):
-        if isinstance(segment, Edit):
-            old = edit_lengths[index]
-            counts.append(old + (max(2, old // 4) if loaded.null_id is not None else 0))
-            continue
-        budget = segment.size or settings.slot_budget
-        if loaded.null_id is None and settings.candidates > 1:
-            budget = max(1, round(budget * (row + 1) / settings.candidates))
-        counts.append(budget)
-    return counts
-
-
-def _build_rows(segments: list[Segment], loaded: LoadedModel, settings: FillSettings) -> list[_Row]:
-    tokenizer = loaded.tokenizer
-    leads = boundary_leads(segments)
-    lines = settings.one_line and loaded.null_id is not None  # a whole-line gap hands over its break only as a line gap
-    trails = [t if lines and not (isinstance(s, Gap) and s.size and settings.exact_length) else "" for s, t in zip(segments, whole_lines(segments))]
-    ends = [e or bool(t) for e, t in zip(line_ends(segments), trails)]
-    encoded = [_encode(tokenizer, t) for t in segment_texts(segments, leads, trails)]
-    # a whole-line gap's first token is the taken-over break and an indentation, like the line after it
-    opens = [lead + segments[i + 1].text[0] if t and lead == "\n" else lead for i, (lead, t) in enumerate(zip(leads, trails))]
-    edit_lengths = [len(e) for s, e in zip(segments, encoded) if not isinstance(s, Known)]
-    generator = torch.Generator().manual_seed(settings.seed)  # edit noise: its own stream, the same for every backend
-    rows = []
-    for r in range(settings.candidates):
-        counts = _slot_counts(segments, loaded, settings, r, edit_lengths)
-        row = _Row([], [], [], [], [], [], [], counts, *([x for s, x in zip(segments, xs) if not isinstance(s, Known)] for xs in (leads, trails)))
-        if tokenizer.bos_token_id is not None:
-            _append(row, [tokenizer.bos_token_id])
-        marker = 0
-        for segment, ids, lead, ends_line, first in zip(segments, encoded, leads, ends, opens):
-            if isinstance(segment, Known):
-                _append(row, ids)
-                continue
-            if isinstance(segment, Edit) and settings.edit_strength == 0:
-                _append(row, ids)  # strength 0: the old text stays as it is
-                row.slots[marker] = 0
-            else:
-                initial = _initial_slots(segment, ids, counts[marker], settings, loaded, generator)
-                # a gap holds at least one token of its own: after a taken-over newline, which may be a token alone, two
-                must_fill = (2 if lead == "\n" else 1) if isinstance(segment, Gap) else 0
-                exact = isinstance(segment, Gap) and segment.size and settings.exact_length
-                if exact:
-                    must_fill = len(initial)  # <FILL:n> holds exactly n
-                line_end = ends_line and settings.one_line and not exact and loaded.null_id is not None
-                _append(row, initial, owner=marker, must_fill=must_fill, lead=first, line_end=line_end)
-            marker += 1
-        rows.append(row)
-    return rows
-
-
-def _append(row: _Row, initial: list[int], owner: int = -1, must_fill: int = 0, lead: str = "", line_end: bool = False) -> None:
-    """Add known tokens (owner -1) or one marker's slots, whose contents the windows write later; the first
-    `must_fill` slots may not be the filler; the first slot's token starts with `lead`; `line_end`: see `_Row`."""
-    row.ids += initial if owner < 0 else [0] * len(initial)
-    row.owner += [owner] * len(initial)
-    row.filled += [owner < 0] * len(initial)
-    row.initial += initial
-    row.must_fill += [i < must_fill for i in range(len(initial))]
-    row.lead += [lead if i == 0 else "" for i in range(len(initial))]
-    row.line_end += [line_end] * len(initial)
-
-
-def _initial_slots(segment: Gap | Edit, old_ids: list[int], count: int, settings: FillSettings, loaded: LoadedModel,
-                   generator: torch.Generator) -> list[int]:
-    """Starting tokens of a marker's slots: noise for gaps; for edits the old tokens (then filler), with a
-    strength-sized random share turned to noise."""
-    if isinstance(segment, Gap):
-        return [-1] * count
-    initial = old_ids + [loaded.null_id] * (count - len(old_ids))
-    noisy = torch.rand(count, generator=generator) < settings.edit_strength
-    return [-1 if n else s for s, n in zip(initial, noisy.tolist())]
-
-
 # ----------------------------------------------------------------------------- windows
 
 
-def canvas_for(rows: list[_Row], settings: FillSettings, loaded: LoadedModel) -> int:
+def canvas_for(rows: list[Row], settings: FillSettings, loaded: LoadedModel) -> int:
     """A fill's canvas: its longest marker's slots and `context_after` known tokens, rounded up to a multiple of
     `CANVAS_STEP` (fewer distinct sizes, so more fills share a call), at most the model's canvas: a one-line gap
     needs 48 positions of the model's 64, not all of them. The fill's own size, whatever shares its batch, so its
@@ -173,7 +60,7 @@ def canvas_for(rows: list[_Row], settings: FillSettings, loaded: LoadedModel) ->
     return min(loaded.canvas_length, max(CANVAS_STEP, math.ceil((longest + settings.context_after) / CANVAS_STEP) * CANVAS_STEP))
 
 
-def _window_batch(rows: list[_Row], window: int, seed: int, loaded: LoadedModel, canvas: int, notes: list[str]) -> tuple[WindowBatch, list[int]]:
+def _window_batch(rows: list[Row], window: int, seed: int, loaded: LoadedModel, canvas: int, notes: list[str]) -> tuple[WindowBatch, list[int]]:
     """One fill's batch for its window `window` of `canvas` tokens, and the position in each row where its canvas starts."""
     null = loaded.null_id
     limit = max(1, loaded.max_context - canvas)
@@ -207,7 +94,7 @@ class Fill:
 
     request: FillRequest
     settings: FillSettings
-    rows: list[_Row]
+    rows: list[Row]
     canvas: int  # tokens per window (`canvas_for`)
     on_pass: OnPass | None = None
     cancel: threading.Event | None = None
@@ -217,7 +104,7 @@ class Fill:
     started: float | None = None  # perf_counter at its first step
 
     @property
-    def active(self) -> list[_Row]:
+    def active(self) -> list[Row]:
         """Rows with a slot still to fill; none left = done."""
         return [r for r in self.rows if r.next_window() is not None]
 
@@ -226,7 +113,7 @@ class Fill:
         return self.cancel is not None and self.cancel.is_set()
 
 
-def _write_back(row: _Row, b: int, offset: int, known: list[bool], final: list[int], records: list[PassRecord], first: list[int],
+def _write_back(row: Row, b: int, offset: int, known: list[bool], final: list[int], records: list[PassRecord], first: list[int],
                 null: int | None) -> None:
     """The window's slot tokens go into the row, each with its probability at the pass it became final. A line-end
     gap holds the filler only after its line break, so its slots past the window after a filler are filler too."""
@@ -291,7 +178,7 @@ class Engine:
         """A fill ready for its first `step`; no model work yet."""
         if not isinstance(settings, self.backend.settings):
             raise SettingsError(f"These settings are for another model family; {self.backend.title} takes {self.backend.settings.__name__}.")
-        rows = _build_rows(request.segments, self.loaded, settings)
+        rows = build_rows(request.segments, self.loaded, settings)
         return Fill(request, settings, rows, canvas_for(rows, settings, self.loaded), on_pass, cancel)
 
     def step(self, fills: list[Fill]) -> None:
@@ -334,7 +221,7 @@ class Engine:
             f.windows += 1
             f.notes += fill_notes
 
-    def _live_view(self, fill: Fill, row: _Row, first: TracePass, offset: int, known: list[bool], lo: int, hi: int) -> Callable[[PassRecord], None]:
+    def _live_view(self, fill: Fill, row: Row, first: TracePass, offset: int, known: list[bool], lo: int, hi: int) -> Callable[[PassRecord], None]:
         """Shows a fill its passes while the batch runs: its first row (starting at `first`) stands for it;
         nothing once it is cancelled or all its rows have stopped."""
         live: list[TracePass] = []
@@ -374,7 +261,7 @@ class Engine:
         )
 
     def _record_pass(self, window: int, step: int, record: PassRecord, b: int, known: list[bool], offset: int,
-                     row: _Row, previous: TracePass, final: list[bool] | None = None) -> TracePass:
+                     row: Row, previous: TracePass, final: list[bool] | None = None) -> TracePass:
         """One pass of row `b`; `final` marks the positions whose token is final by now (unknown while live)."""
         final = final or [False] * len(known)
         state = [position_state(offset + i >= len(row.ids), k, a, f) for i, (k, a, f) in enumerate(zip(known, record.accepted[b], final))]
@@ -387,7 +274,7 @@ class Engine:
         text = self.loaded.tokenizer.decode(ids)
         return text if REPLACEMENT not in text else self.loaded.tokenizer.decode(whole_characters(ids, self.raw, keep_replacement))
 
-    def _candidate(self, request: FillRequest, row: _Row, index: int) -> Candidate:
+    def _candidate(self, request: FillRequest, row: Row, index: int) -> Candidate:
         segments, null = request.segments, self.loaded.null_id
         fill_ids: list[list[int]] = [[] for _ in row.slots]
         for token, owner in zip(row.ids, row.owner):

@@ -106,7 +106,7 @@ def test_trace_shape_and_final_pass_matches_the_fill(engine, tiny_loaded):
     ("x=<FILL>", ["", ""]),
 ])
 def test_a_marker_takes_over_the_whitespace_character_before_it(text, leads):
-    from dgemma_app.engine import boundary_leads
+    from dgemma_app.gaps import boundary_leads
     from dgemma_app.gaps import parse_markers
 
     assert boundary_leads(parse_markers(text)) == leads
@@ -271,12 +271,12 @@ def test_a_prefix_every_candidate_shares_is_encoded_once(engine, tiny_loaded):
 
 
 def test_exact_length_bans_the_filler_in_every_slot_of_a_sized_gap(engine, tiny_loaded):
-    from dgemma_app.engine import _build_rows
+    from dgemma_app.rows import build_rows
     from dgemma_app.gaps import parse_markers
 
     segments = parse_markers("a = <FILL:3>\nb = <FILL>\n")
     for exact, sized in ((True, [True] * 3), (False, [True, False, False])):
-        (row,) = _build_rows(segments, tiny_loaded, Settings(exact_length=exact, candidates=1, slot_budget=2))
+        (row,) = build_rows(segments, tiny_loaded, Settings(exact_length=exact, candidates=1, slot_budget=2))
         slots = [m for m, o in zip(row.must_fill, row.owner) if o >= 0]
         assert slots == sized + [True, False]  # the unsized gap keeps only its first slot off the filler
     result = engine.fill("a = <FILL:5>\n", "python", Settings(exact_length=True, left_to_right=True, candidates=1))
