@@ -9,7 +9,6 @@ rows stop being shown and are dropped at the next window, while the fills sharin
 from __future__ import annotations
 
 import argparse
-import os
 import queue
 import threading
 import time
@@ -84,9 +83,6 @@ class Service:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "Service":
-        """The server's model gets `--threads`, else every core but one: the web framework runs in the same process
-        beside it (on 2 busy cores two torch threads were 2.7-4.7x slower than one: BENCHMARKS.md)."""
-        args = argparse.Namespace(**{**vars(args), "threads": args.threads or max(1, (os.cpu_count() or 1) - 1)})
         return cls(lambda: load_from_args(args), args.model, limits_from_args(args), args.max_batch, args.queue_size)
 
     @property
