@@ -7,7 +7,7 @@ at once) while py-spy samples the server process (`py-spy record --format raw`, 
 A sample whose stack holds the batcher's worker loop (`_run` in dgemma_app/batching.py) is the model's (the
 engine, the library's generate, torch); every other sample is the framework's (Gradio, uvicorn/starlette,
 asyncio, the service's streaming loop in Gradio's threads); samples of a waiting thread are left out. Prints the
-phase's figures, the server's CPU seconds, and the split; py-spy must be installed (`pip install py-spy`) and allowed to attach (root).
+phase's figures, the server's CPU seconds, and the split; py-spy (in requirements.txt) must be allowed to attach (root).
 """
 from __future__ import annotations
 
