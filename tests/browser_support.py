@@ -89,12 +89,24 @@ def set_pass(page, value: int | str, label: str = "Pass") -> None:
 
 
 def knob(page, label: str, value) -> None:
-    """Set a setting's number box (the Settings accordion opens if it is closed)."""
+    """Set a setting's number box (the Settings accordion opens if it is closed). A box that has just mounted can
+    still take its default from the server after it was typed into (seen once in CI), so the value is checked and
+    typed once more if it was overwritten."""
+    from playwright.sync_api import expect
+
     box = page.get_by_label(f"number input for {label}").or_(page.get_by_label(label, exact=True)).first
     if not box.is_visible():
         page.get_by_text("Settings (defaults from").click()
-    box.fill(str(value))
-    box.press("Enter")
+        expect(box).to_be_visible(timeout=WAIT)
+    for attempt in range(2):
+        box.fill(str(value))
+        box.press("Enter")
+        try:
+            expect(box).to_have_value(str(value), timeout=3000)
+            return
+        except AssertionError:
+            if attempt:
+                raise
 
 
 def choose_language(page, name: str) -> None:
